@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/seal-dev/seal/pkg/fault"
+	"github.com/seal-dev/seal/pkg/oci"
 )
 
 // Globals are the flags every command shares.
@@ -100,4 +101,26 @@ func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		return fault.Wrap(fault.Input, v(cmd, args))
 	}
+}
+
+// client is the one registry client of a command: one transport and token
+// cache shared by every worker.
+func (g *Globals) client() *oci.Client {
+	return oci.NewClient(oci.WithInsecure(g.Insecure...))
+}
+
+// parseAnnotations turns repeated K=V flags into a map (nil when there are none).
+func parseAnnotations(kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fault.Inputf("--annotation %q: want KEY=VALUE", kv)
+		}
+		m[k] = v
+	}
+	return m, nil
 }

@@ -1,0 +1,167 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/pkg/signing"
+)
+
+const keyTestPassword = "seal-cli-test-password-41d2"
+
+// sealRun runs the CLI in-process and returns exit code, stdout, stderr.
+func sealRun(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// assertNoSecrets fails when any of outputs contains one of secrets (or a
+// base64 line of a PEM private key), naming neither.
+func assertNoSecrets(t *testing.T, outputs []string, secrets ...string) {
+	t.Helper()
+	var needles []string
+	for _, s := range secrets {
+		needles = append(needles, s)
+		for _, line := range strings.Split(s, "\n") {
+			if len(line) >= 40 && !strings.HasPrefix(line, "-----") {
+				needles = append(needles, line)
+			}
+		}
+	}
+	for i, o := range outputs {
+		for j, n := range needles {
+			if n != "" && strings.Contains(o, n) {
+				t.Errorf("output %d contains secret %d", i, j)
+			}
+		}
+	}
+}
+
+func TestKeyGenerate(t *testing.T) {
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "release")
+	t.Setenv("SEAL_PASSWORD", keyTestPassword)
+	var outputs []string
+
+	code, stdout, stderr := sealRun(t, "", "key", "generate", "--output-prefix", prefix)
+	outputs = append(outputs, stdout, stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, prefix+".key") || !strings.Contains(stdout, prefix+".pub") {
+		t.Fatalf("stdout: %q", stdout)
+	}
+	st, err := os.Stat(prefix + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("key mode %v, want 0600", st.Mode().Perm())
+	}
+	priv, _ := os.ReadFile(prefix + ".key")
+	pub, _ := os.ReadFile(prefix + ".pub")
+	if _, err := signing.LoadPrivateKey(priv, []byte(keyTestPassword)); err != nil {
+		t.Fatalf("generated key does not load: %v", err)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(dir, ".seal-*")); len(leftovers) != 0 {
+		t.Fatalf("temporary files left: %v", leftovers)
+	}
+
+	// No overwrite without --force: exit 2, files untouched.
+	code, stdout, stderr = sealRun(t, "", "key", "generate", "--output-prefix", prefix)
+	outputs = append(outputs, stdout, stderr)
+	if code != 2 || !strings.Contains(stderr, "already exists") {
+		t.Fatalf("overwrite without --force: exit %d, stderr %q", code, stderr)
+	}
+	if again, _ := os.ReadFile(prefix + ".key"); !bytes.Equal(again, priv) {
+		t.Fatal("key file changed without --force")
+	}
+
+	// --force replaces both files, json output names them.
+	code, stdout, stderr = sealRun(t, "", "key", "generate", "--output-prefix", prefix, "--force", "--output", "json")
+	outputs = append(outputs, stdout, stderr)
+	if code != 0 {
+		t.Fatalf("--force: exit %d: %s", code, stderr)
+	}
+	var files keyFiles
+	if err := json.Unmarshal([]byte(stdout), &files); err != nil || files.PrivateKey != prefix+".key" || files.PublicKey != prefix+".pub" {
+		t.Fatalf("json output %q: %v", stdout, err)
+	}
+	priv2, _ := os.ReadFile(prefix + ".key")
+	pub2, _ := os.ReadFile(prefix + ".pub")
+	if bytes.Equal(priv2, priv) || bytes.Equal(pub2, pub) {
+		t.Fatal("--force did not replace the key pair")
+	}
+	if st, _ := os.Stat(prefix + ".key"); st.Mode().Perm() != 0o600 {
+		t.Fatalf("key mode after --force %v, want 0600", st.Mode().Perm())
+	}
+
+	// cosign reads it with the password from COSIGN_PASSWORD.
+	cmd := exec.Command(testenv.Tool(t, "cosign"), "public-key", "--key", prefix+".key")
+	home := t.TempDir()
+	cmd.Env = []string{"HOME=" + home, "COSIGN_PASSWORD=" + keyTestPassword, "PATH=" + os.Getenv("PATH")}
+	out, err := cmd.CombinedOutput()
+	outputs = append(outputs, string(out))
+	if err != nil || !strings.Contains(string(out), string(pub2)) {
+		t.Fatalf("cosign public-key: %v\n%s", err, out)
+	}
+	assertNoSecrets(t, outputs, keyTestPassword, string(priv), string(priv2))
+}
+
+func TestKeyGeneratePassword(t *testing.T) {
+	dir := t.TempDir()
+	// COSIGN_PASSWORD is honoured when SEAL_PASSWORD is unset.
+	t.Setenv("COSIGN_PASSWORD", keyTestPassword)
+	t.Setenv("SEAL_PASSWORD", "") // restored after the test
+	os.Unsetenv("SEAL_PASSWORD")
+	code, _, stderr := sealRun(t, "", "key", "generate", "--output-prefix", filepath.Join(dir, "c"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	priv, _ := os.ReadFile(filepath.Join(dir, "c.key"))
+	if _, err := signing.LoadPrivateKey(priv, []byte(keyTestPassword)); err != nil {
+		t.Fatalf("COSIGN_PASSWORD not used: %v", err)
+	}
+
+	// Neither variable and stdin is not a terminal: a clear input error,
+	// nothing written, and the piped text is not taken as a password.
+	os.Unsetenv("COSIGN_PASSWORD")
+	code, stdout, stderr := sealRun(t, "piped-password\n", "key", "generate", "--output-prefix", filepath.Join(dir, "d"))
+	if code != 2 || !strings.Contains(stderr, "no password") {
+		t.Fatalf("no password: exit %d stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "d.key")); err == nil {
+		t.Fatal("key written without a password")
+	}
+	assertNoSecrets(t, []string{stdout, stderr}, "piped-password")
+}
+
+func TestLoadKeySignerWrongPassword(t *testing.T) {
+	dir := t.TempDir()
+	priv, _, err := signing.GenerateKeyPair([]byte(keyTestPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "k.key")
+	if err := os.WriteFile(path, priv, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SEAL_PASSWORD", "wrong-password-for-test")
+	var out, errb bytes.Buffer
+	_, err = loadKeySigner(&Globals{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb}, path, signing.Services{})
+	if err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	if exitCode(err) != 2 || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "wrong password") {
+		t.Fatalf("error %q exit %d", err, exitCode(err))
+	}
+	assertNoSecrets(t, []string{err.Error(), out.String(), errb.String()}, keyTestPassword, "wrong-password-for-test", string(priv))
+}

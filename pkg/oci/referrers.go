@@ -1,0 +1,400 @@
+package oci
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/seal-dev/seal/pkg/fault"
+)
+
+const (
+	// emptyDigest is the subject ReferrersAPI asks about when it has no
+	// subject of its own: an answer about any digest tells whether the API
+	// is there.
+	emptyDigest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	// maxReferrerPages bounds how many Link rel="next" pages are followed.
+	maxReferrerPages = 64
+	// fallbackAttempts bounds the read-merge-write rounds of PushReferrer
+	// on a registry without the referrers API.
+	fallbackAttempts = 10
+)
+
+type referrersAnswer int
+
+const (
+	answerAPI     referrersAnswer = iota // the registry has the referrers API
+	answerNoAPI                          // it has not: use the fallback tag
+	answerUnknown                        // the repository does not exist; nothing to learn
+)
+
+// FallbackTag is the tag that holds the referrers of subject on registries
+// without the referrers API (OCI distribution spec 1.1): "<alg>-<hex>".
+func FallbackTag(subject v1.Hash) string {
+	t := subject.Algorithm + "-" + subject.Hex
+	if len(t) > 128 {
+		t = t[:128]
+	}
+	return t
+}
+
+// ReferrersAPI reports whether repo's registry has the OCI 1.1 referrers API,
+// by asking it; the answer is cached per registry. A repository that does
+// not exist yet gives no answer (false, not cached).
+func (c *Client) ReferrersAPI(ctx context.Context, repo name.Repository) (bool, error) {
+	if api, ok := c.cachedReferrersAPI(repo); ok {
+		return api, nil
+	}
+	h, _ := v1.NewHash(emptyDigest)
+	_, ans, err := c.askReferrers(ctx, repo, h)
+	if err != nil {
+		return false, fmt.Errorf("referrers API of %s: %w", repo.RegistryStr(), err)
+	}
+	c.learnReferrersAPI(repo, ans)
+	return ans == answerAPI, nil
+}
+
+func (c *Client) cachedReferrersAPI(repo name.Repository) (api, known bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	api, known = c.referrers[repo.RegistryStr()]
+	return api, known
+}
+
+func (c *Client) learnReferrersAPI(repo name.Repository, ans referrersAnswer) {
+	if ans == answerUnknown {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.referrers[repo.RegistryStr()] = ans == answerAPI
+}
+
+// askReferrers asks GET /v2/<repo>/referrers/<subject>. Only a 200 with an
+// OCI index is taken as the API; the OCI-Subject header of pushes is not
+// trusted for this, as some registries and proxies send it without serving
+// the API.
+func (c *Client) askReferrers(ctx context.Context, repo name.Repository, subject v1.Hash) ([]v1.Descriptor, referrersAnswer, error) {
+	hc, err := c.httpClient(ctx, repo, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	next := c.endpoint(repo, "referrers", subject.String())
+	var all []v1.Descriptor
+	for page := 0; next != ""; page++ {
+		if page == maxReferrerPages {
+			return nil, 0, fault.Inputf("referrers of %s: more than %d pages", subject, maxReferrerPages)
+		}
+		var descs []v1.Descriptor
+		var ans referrersAnswer
+		var link string
+		err := c.retryOp(ctx, func(int) error {
+			var err error
+			descs, ans, link, err = c.referrersPage(ctx, hc, next)
+			return err
+		})
+		if err != nil {
+			return nil, 0, classify(err, repo.RegistryStr())
+		}
+		if ans != answerAPI {
+			return nil, ans, nil
+		}
+		all = append(all, descs...)
+		next = link
+	}
+	return all, answerAPI, nil
+}
+
+func (c *Client) referrersPage(ctx context.Context, hc *http.Client, u string) ([]v1.Descriptor, referrersAnswer, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, 0, "", fault.Wrap(fault.Input, err)
+	}
+	req.Header.Set("Accept", string(types.OCIImageIndex))
+	resp, err := do(hc, req)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden ||
+		resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return nil, 0, "", checkStatus(resp)
+	default:
+		err := checkStatus(resp).(*statusError)
+		if err.status == http.StatusNotFound && err.has("NAME_UNKNOWN") {
+			return nil, answerUnknown, "", nil
+		}
+		return nil, answerNoAPI, "", nil
+	}
+	defer resp.Body.Close()
+	if mediaTypeOf(resp.Header.Get("Content-Type")) != string(types.OCIImageIndex) {
+		return nil, answerNoAPI, "", nil
+	}
+	limit := c.opts.limits.Manifest
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, 0, "", fmt.Errorf("read referrers: %w", err)
+	}
+	if int64(len(raw)) > limit {
+		return nil, 0, "", fault.Inputf("referrers page is above the %d-byte limit", limit)
+	}
+	var idx v1.IndexManifest
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		return nil, 0, "", fault.Inputf("unparsable referrers index: %w", err)
+	}
+	next, err := nextLink(resp)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	return idx.Manifests, answerAPI, next, nil
+}
+
+// nextLink is the rel="next" Link of a paginated answer, resolved against the
+// request and kept on the same host.
+func nextLink(resp *http.Response) (string, error) {
+	for _, l := range resp.Header.Values("Link") {
+		for _, part := range strings.Split(l, ",") {
+			target, params, ok := strings.Cut(part, ";")
+			if !ok || !strings.Contains(strings.ReplaceAll(params, " ", ""), `rel="next"`) {
+				continue
+			}
+			target = strings.Trim(strings.TrimSpace(target), "<>")
+			u, err := resp.Request.URL.Parse(target)
+			if err != nil {
+				return "", fault.Inputf("referrers Link %q: %w", target, err)
+			}
+			if u.Host != resp.Request.URL.Host {
+				return "", fault.Inputf("referrers Link points to another host %s", u.Host)
+			}
+			return u.String(), nil
+		}
+	}
+	return "", nil
+}
+
+// Referrers lists the manifests whose subject is subject: from the referrers
+// API when the registry has it, else from the fallback tag index.
+func (c *Client) Referrers(ctx context.Context, subject name.Digest) ([]v1.Descriptor, error) {
+	descs, err := c.referrersOf(ctx, subject)
+	if err != nil {
+		return nil, fmt.Errorf("referrers of %s: %w", subject, err)
+	}
+	return descs, nil
+}
+
+func (c *Client) referrersOf(ctx context.Context, subject name.Digest) ([]v1.Descriptor, error) {
+	repo := subject.Context()
+	h, err := v1.NewHash(subject.DigestStr())
+	if err != nil {
+		return nil, fault.Wrap(fault.Input, err)
+	}
+	if api, known := c.cachedReferrersAPI(repo); !known || api {
+		descs, ans, err := c.askReferrers(ctx, repo, h)
+		if err != nil {
+			return nil, err
+		}
+		c.learnReferrersAPI(repo, ans)
+		switch ans {
+		case answerAPI:
+			return descs, nil
+		case answerUnknown:
+			return nil, nil // no repository, so no fallback tag either
+		}
+	}
+	idx, err := c.fallbackIndex(ctx, repo.Tag(FallbackTag(h)))
+	if err != nil {
+		return nil, err
+	}
+	return idx.Manifests, nil
+}
+
+// fallbackIndex reads the fallback tag index; a missing tag is an empty one.
+func (c *Client) fallbackIndex(ctx context.Context, tag name.Tag) (*v1.IndexManifest, error) {
+	empty := &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
+	m, err := c.fetchManifest(ctx, tag)
+	if isNotFound(err) {
+		return empty, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", tag, err)
+	}
+	if m.Descriptor.MediaType != types.OCIImageIndex {
+		return nil, fault.Inputf("referrers tag %s holds %s, not an OCI index", tag, m.Descriptor.MediaType)
+	}
+	idx, err := m.Index()
+	if err != nil {
+		return nil, err
+	}
+	if idx.Manifests == nil {
+		idx.Manifests = []v1.Descriptor{}
+	}
+	return idx, nil
+}
+
+// referrerManifest is what PushReferrer reads from the manifest it pushes.
+type referrerManifest struct {
+	Subject      *v1.Descriptor    `json:"subject"`
+	ArtifactType string            `json:"artifactType"`
+	Config       *v1.Descriptor    `json:"config"`
+	Annotations  map[string]string `json:"annotations"`
+}
+
+// PushReferrer pushes raw, a manifest whose subject is subject (its blobs
+// must be pushed already), by digest. On a registry without the referrers
+// API it then adds the manifest's descriptor to the fallback tag index: read,
+// merge, write, re-read to confirm, again on a lost race. The manifest is
+// pushed first, so the index never lists a missing manifest. The descriptor
+// returned carries artifactType and annotations, as a referrers list does.
+func (c *Client) PushReferrer(ctx context.Context, subject name.Digest, raw []byte, mediaType string) (v1.Descriptor, error) {
+	d, err := c.pushReferrer(ctx, subject, raw, mediaType)
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("push referrer of %s: %w", subject, err)
+	}
+	return d, nil
+}
+
+func (c *Client) pushReferrer(ctx context.Context, subject name.Digest, raw []byte, mediaType string) (v1.Descriptor, error) {
+	repo := subject.Context()
+	h, err := v1.NewHash(subject.DigestStr())
+	if err != nil {
+		return v1.Descriptor{}, fault.Wrap(fault.Input, err)
+	}
+	var rm referrerManifest
+	if err := json.Unmarshal(raw, &rm); err != nil {
+		return v1.Descriptor{}, fault.Inputf("unparsable manifest: %w", err)
+	}
+	if rm.Subject == nil {
+		return v1.Descriptor{}, fault.Inputf("manifest has no subject")
+	}
+	if rm.Subject.Digest != h {
+		return v1.Descriptor{}, fault.Inputf("manifest's subject is %s, not %s", rm.Subject.Digest, h)
+	}
+	d, err := c.PushManifest(ctx, repo, raw, mediaType)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	d.ArtifactType = rm.ArtifactType
+	if d.ArtifactType == "" && rm.Config != nil && !d.MediaType.IsIndex() {
+		d.ArtifactType = string(rm.Config.MediaType)
+	}
+	d.Annotations = rm.Annotations
+
+	api, known := c.cachedReferrersAPI(repo)
+	if !known {
+		// The repository exists now (we just pushed), so the answer is
+		// conclusive on any registry that follows the spec.
+		_, ans, err := c.askReferrers(ctx, repo, h)
+		if err != nil {
+			return v1.Descriptor{}, err
+		}
+		c.learnReferrersAPI(repo, ans)
+		api = ans == answerAPI
+	}
+	if api {
+		return d, nil
+	}
+	if err := c.addToFallback(ctx, repo.Tag(FallbackTag(h)), d); err != nil {
+		return v1.Descriptor{}, err
+	}
+	return d, nil
+}
+
+// addToFallback merges d into the fallback tag index.
+//
+// Writers of this Client take turns (a lock per tag), so they never lose each
+// other's entries. Writers elsewhere (other processes) can only be detected:
+// after writing, the index is read back, and read again after a pause longer
+// than the time a concurrent writer needs between its read and its write, so
+// that an index written by someone who had not seen d shows and d is merged
+// again.
+func (c *Client) addToFallback(ctx context.Context, tag name.Tag, d v1.Descriptor) error {
+	mu := c.tagLock(tag.String())
+	mu.Lock()
+	defer mu.Unlock()
+	for attempt := 1; attempt <= fallbackAttempts; attempt++ {
+		start := time.Now()
+		idx, err := c.fallbackIndex(ctx, tag)
+		if err != nil {
+			return err
+		}
+		if !hasDigest(idx.Manifests, d.Digest) {
+			merged := mergeReferrer(idx, d)
+			raw, err := json.Marshal(merged)
+			if err != nil {
+				return err
+			}
+			if err := c.putManifest(ctx, tag.Context(), tag.TagStr(), raw, string(types.OCIImageIndex)); err != nil {
+				return fmt.Errorf("write %s: %w", tag, err)
+			}
+		}
+		took := time.Since(start)
+		ok, err := c.fallbackHas(ctx, tag, d.Digest)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := sleep(ctx, max(2*took, 10*time.Millisecond)+rand.N(10*time.Millisecond)); err != nil {
+				return fault.Wrap(fault.Operational, err)
+			}
+			if ok, err = c.fallbackHas(ctx, tag, d.Digest); err != nil || ok {
+				return err
+			}
+		}
+		// Lost a race with another writer: try again a little later.
+		if err := sleep(ctx, rand.N(time.Duration(attempt)*20*time.Millisecond)); err != nil {
+			return fault.Wrap(fault.Operational, err)
+		}
+	}
+	return fault.Operationalf("referrers tag %s: lost the race with other writers %d times", tag, fallbackAttempts)
+}
+
+func (c *Client) fallbackHas(ctx context.Context, tag name.Tag, h v1.Hash) (bool, error) {
+	idx, err := c.fallbackIndex(ctx, tag)
+	if err != nil {
+		return false, err
+	}
+	return hasDigest(idx.Manifests, h), nil
+}
+
+func hasDigest(descs []v1.Descriptor, h v1.Hash) bool {
+	for _, d := range descs {
+		if d.Digest == h {
+			return true
+		}
+	}
+	return false
+}
+
+// mergeReferrer returns idx with d added, entries deduplicated by digest
+// (the newest wins), other fields of idx kept.
+func mergeReferrer(idx *v1.IndexManifest, d v1.Descriptor) *v1.IndexManifest {
+	out := *idx
+	out.SchemaVersion = 2
+	out.MediaType = types.OCIImageIndex
+	out.Manifests = make([]v1.Descriptor, 0, len(idx.Manifests)+1)
+	seen := map[v1.Hash]bool{d.Digest: true}
+	for _, e := range idx.Manifests {
+		if !seen[e.Digest] {
+			seen[e.Digest] = true
+			out.Manifests = append(out.Manifests, e)
+		}
+	}
+	out.Manifests = append(out.Manifests, v1.Descriptor{
+		MediaType:    d.MediaType,
+		Size:         d.Size,
+		Digest:       d.Digest,
+		ArtifactType: d.ArtifactType,
+		Annotations:  d.Annotations,
+	})
+	return &out
+}

@@ -1,0 +1,411 @@
+package signing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/seal-dev/seal/pkg/fault"
+	"github.com/seal-dev/seal/pkg/index"
+	"github.com/seal-dev/seal/pkg/oci"
+)
+
+// Format says where signatures are stored.
+type Format string
+
+const (
+	// FormatBundle is cosign v3's: a Sigstore bundle as an OCI 1.1 referrer
+	// (the referrers tag fallback on registries without the API).
+	FormatBundle Format = "bundle"
+	// FormatLegacy is cosign's `sha256-<hex>.sig` tag image.
+	FormatLegacy Format = "legacy"
+	// FormatBoth writes both, for consumers of either.
+	FormatBoth Format = "both"
+)
+
+// ParseFormat checks a --format value.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case FormatBundle, FormatLegacy, FormatBoth:
+		return f, nil
+	case "":
+		return FormatBundle, nil
+	}
+	return "", fault.Inputf("--format %q: want bundle, legacy or both", s)
+}
+
+func (f Format) formats() []Format {
+	if f == FormatBoth {
+		return []Format{FormatBundle, FormatLegacy}
+	}
+	return []Format{f}
+}
+
+// DefaultConcurrency is how many manifests are signed at once.
+const DefaultConcurrency = 4
+
+// Options configure Sign.
+type Options struct {
+	Signer Signer
+	Format Format // FormatBundle when empty
+	// Recursive also signs every platform manifest of an index (not
+	// BuildKit's attestation manifests, which are signed by attest).
+	Recursive bool
+	// Annotations are signed with the image: subject annotations of the
+	// bundle's statement, "optional" of the simple-signing payload.
+	Annotations map[string]string
+	Concurrency int              // DefaultConcurrency when < 1
+	Now         func() time.Time // the referrer's created annotation; time.Now when nil
+}
+
+// Result is one signature written.
+type Result struct {
+	// Image is the reference as given; Reference the repository@digest
+	// that was signed (for a tag, the digest it pointed to when resolved).
+	Image     string `json:"image"`
+	Reference string `json:"reference"`
+	Digest    string `json:"digest"`
+	Format    Format `json:"format"`
+	// Index is the digest of the index whose platform manifest this is
+	// (--recursive); empty for the image itself.
+	Index    string `json:"index,omitempty"`
+	Platform string `json:"platform,omitempty"`
+	// Signature locates what was written: the referrer manifest's digest
+	// (bundle) or the tag (legacy).
+	Signature string `json:"signature"`
+	Error     string `json:"error,omitempty"`
+}
+
+// target is one manifest to sign.
+type target struct {
+	image    string
+	digest   name.Digest
+	desc     v1.Descriptor
+	index    string
+	platform string
+}
+
+// Sign signs every image by digest: each reference is resolved once (a tag
+// moved meanwhile does not matter: the digest resolved is what is signed and
+// reported), with Recursive each platform manifest of an index too, and the
+// signatures are written through c by a bounded pool of workers, in a safe
+// order (blobs, then the manifest, then the referrers index or tag).
+//
+// All images are attempted even when some fail; the results list what was
+// signed (and, with Error set, what was not) and the error joins the failures.
+func Sign(ctx context.Context, c *oci.Client, images []string, opts Options) ([]Result, error) {
+	if opts.Signer == nil {
+		return nil, fault.Inputf("sign: no signer")
+	}
+	format, err := ParseFormat(string(opts.Format))
+	if err != nil {
+		return nil, err
+	}
+	if opts.Concurrency < 1 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	refs := make([]name.Reference, len(images))
+	for i, img := range images {
+		if refs[i], err = c.ParseReference(img); err != nil {
+			return nil, err
+		}
+	}
+
+	// Resolve (and expand) every image, then sign every target: two passes
+	// over one pool, so that a failure to resolve is reported before any
+	// signature is written for anyone.
+	expanded := make([][]target, len(refs))
+	errs := make([]error, len(refs))
+	pool(ctx, opts.Concurrency, len(refs), func(ctx context.Context, i int) {
+		expanded[i], errs[i] = resolveTargets(ctx, c, images[i], refs[i], opts.Recursive)
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	type job struct {
+		t target
+		f Format
+	}
+	var jobs []job
+	for _, ts := range expanded {
+		for _, t := range ts {
+			for _, f := range format.formats() {
+				jobs = append(jobs, job{t, f})
+			}
+		}
+	}
+	w := &writer{c: c, opts: opts}
+	results := make([]Result, len(jobs))
+	jobErrs := make([]error, len(jobs))
+	pool(ctx, opts.Concurrency, len(jobs), func(ctx context.Context, i int) {
+		j := jobs[i]
+		r := Result{
+			Image: j.t.image, Reference: j.t.digest.String(), Digest: j.t.desc.Digest.String(),
+			Format: j.f, Index: j.t.index, Platform: j.t.platform,
+		}
+		var err error
+		switch j.f {
+		case FormatBundle:
+			r.Signature, err = w.bundle(ctx, j.t)
+		case FormatLegacy:
+			r.Signature, err = w.legacy(ctx, j.t)
+		}
+		if err != nil {
+			err = fmt.Errorf("sign %s: %w", j.t.digest, err)
+			r.Error = err.Error()
+		}
+		results[i], jobErrs[i] = r, err
+	})
+	return results, errors.Join(jobErrs...)
+}
+
+// resolveTargets resolves ref once and, for an index with recursive, lists
+// its platform manifests from the index fetched by that digest.
+func resolveTargets(ctx context.Context, c *oci.Client, image string, ref name.Reference, recursive bool) ([]target, error) {
+	desc, err := c.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	top := target{image: image, digest: ref.Context().Digest(desc.Digest.String()), desc: desc}
+	if !recursive || !desc.MediaType.IsIndex() {
+		return []target{top}, nil
+	}
+	out := []target{top}
+	seen := map[v1.Hash]bool{desc.Digest: true}
+	var walk func(d name.Digest, depth int) error
+	walk = func(d name.Digest, depth int) error {
+		m, err := c.Manifest(ctx, d)
+		if err != nil {
+			return err
+		}
+		idx, err := m.Index()
+		if err != nil {
+			return fault.Inputf("index %s: %v", d, err)
+		}
+		for _, child := range idx.Manifests {
+			if index.IsAttestation(child) || seen[child.Digest] || isUnknownPlatform(child.Platform) {
+				continue
+			}
+			seen[child.Digest] = true
+			cd := ref.Context().Digest(child.Digest.String())
+			switch {
+			case child.MediaType.IsImage():
+				out = append(out, target{
+					image: image, digest: cd, desc: child,
+					index: d.DigestStr(), platform: index.FormatPlatform(child.Platform),
+				})
+			case child.MediaType.IsIndex():
+				if depth >= 4 {
+					return fault.Inputf("index %s: nested more than 4 levels", d)
+				}
+				out = append(out, target{image: image, digest: cd, desc: child, index: d.DigestStr()})
+				if err := walk(cd, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(top.digest, 1); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// isUnknownPlatform is BuildKit's placeholder platform of attestation
+// manifests, also seen without the annotation in hand-made indexes.
+func isUnknownPlatform(p *v1.Platform) bool {
+	return p != nil && p.OS == "unknown" && p.Architecture == "unknown"
+}
+
+// writer writes signatures through one client.
+type writer struct {
+	c    *oci.Client
+	opts Options
+
+	mu   sync.Mutex
+	tags map[string]*sync.Mutex
+}
+
+func (w *writer) bundle(ctx context.Context, t target) (string, error) {
+	h := t.desc.Digest
+	st, err := SignStatement(h, w.opts.Annotations)
+	if err != nil {
+		return "", err
+	}
+	b, err := SignDSSE(ctx, w.opts.Signer, st)
+	if err != nil {
+		return "", err
+	}
+	art, err := BundleReferrer(t.desc, b, CosignSignPredicate, w.opts.Now())
+	if err != nil {
+		return "", err
+	}
+	if err := w.pushBlobs(ctx, t.digest.Context(), art.Blobs); err != nil {
+		return "", err
+	}
+	d, err := w.c.PushReferrer(ctx, t.digest, art.Manifest, string(art.Descriptor.MediaType))
+	if err != nil {
+		return "", err
+	}
+	return d.Digest.String(), nil
+}
+
+// legacyAttempts bounds how often a lost race for the `.sig` tag is retried.
+const legacyAttempts = 8
+
+func (w *writer) legacy(ctx context.Context, t target) (string, error) {
+	payload, err := SimpleSigningPayload(t.digest, w.opts.Annotations)
+	if err != nil {
+		return "", err
+	}
+	layer, err := SignLegacy(ctx, w.opts.Signer, payload)
+	if err != nil {
+		return "", err
+	}
+	tag := t.digest.Context().Tag(LegacyTag(t.desc.Digest, LegacySignature))
+	return tag.String(), w.appendLegacy(ctx, tag, LegacySignature, []LegacyLayer{layer})
+}
+
+// appendLegacy adds layers to the `.sig`/`.att` image under tag, keeping
+// the signatures already there: read, merge, write (blobs, manifest by
+// digest, then the tag), re-read to confirm, and again on a lost race with a
+// writer elsewhere. Writers through the same writer take turns.
+func (w *writer) appendLegacy(ctx context.Context, tag name.Tag, kind LegacyKind, layers []LegacyLayer) error {
+	mu := w.tagLock(tag.String())
+	mu.Lock()
+	defer mu.Unlock()
+	for attempt := 1; attempt <= legacyAttempts; attempt++ {
+		start := time.Now()
+		existing, err := w.current(ctx, tag)
+		if err != nil {
+			return err
+		}
+		art, added, err := AppendLegacy(existing, kind, layers, w.opts.Signer.PublicKey())
+		if err != nil {
+			return err
+		}
+		if added > 0 {
+			if err := w.pushBlobs(ctx, tag.Context(), art.Blobs); err != nil {
+				return err
+			}
+			if _, err := w.c.PushManifest(ctx, tag.Context(), art.Manifest, string(art.Descriptor.MediaType)); err != nil {
+				return err
+			}
+			if err := w.c.Tag(ctx, tag, art.Manifest, string(art.Descriptor.MediaType)); err != nil {
+				return err
+			}
+		}
+		took := time.Since(start)
+		ok, err := w.holds(ctx, tag, kind, layers)
+		if err != nil {
+			return err
+		}
+		if ok {
+			// A writer elsewhere that read the tag before our write may
+			// still overwrite it: look again after longer than such a
+			// writer needs between its read and its write.
+			if err := sleepCtx(ctx, max(2*took, 10*time.Millisecond)+rand.N(10*time.Millisecond)); err != nil {
+				return fault.Wrap(fault.Operational, err)
+			}
+			if ok, err = w.holds(ctx, tag, kind, layers); err != nil || ok {
+				return err
+			}
+		}
+		if err := sleepCtx(ctx, rand.N(time.Duration(attempt)*20*time.Millisecond)); err != nil {
+			return fault.Wrap(fault.Operational, err)
+		}
+	}
+	return fault.Operationalf("%s: lost the race with other writers %d times", tag, legacyAttempts)
+}
+
+// current returns the manifest under tag, nil when there is none.
+func (w *writer) current(ctx context.Context, tag name.Tag) ([]byte, error) {
+	m, err := w.c.Manifest(ctx, tag)
+	if oci.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m.Raw, nil
+}
+
+// holds reports whether the image under tag has each of layers (or an
+// equivalent signature, as AppendLegacy dedupes).
+func (w *writer) holds(ctx context.Context, tag name.Tag, kind LegacyKind, layers []LegacyLayer) (bool, error) {
+	raw, err := w.current(ctx, tag)
+	if err != nil || raw == nil {
+		return false, err
+	}
+	_, added, err := AppendLegacy(raw, kind, layers, w.opts.Signer.PublicKey())
+	if err != nil {
+		return false, err
+	}
+	return added == 0, nil
+}
+
+func (w *writer) pushBlobs(ctx context.Context, repo name.Repository, blobs []Blob) error {
+	for _, b := range blobs {
+		if err := w.c.PushBlob(ctx, repo, b.Descriptor, b.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *writer) tagLock(key string) *sync.Mutex {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.tags == nil {
+		w.tags = map[string]*sync.Mutex{}
+	}
+	m, ok := w.tags[key]
+	if !ok {
+		m = &sync.Mutex{}
+		w.tags[key] = m
+	}
+	return m
+}
+
+// pool runs fn(0..n-1) on at most size goroutines. fn records its own
+// errors (after a cancellation, each remaining fn fails fast on ctx).
+func pool(ctx context.Context, size, n int, fn func(ctx context.Context, i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(size, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(ctx, i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

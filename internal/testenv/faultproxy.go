@@ -101,6 +101,7 @@ type FaultProxy struct {
 	rules  []*ruleState
 	counts map[string]int
 	faults map[string]int
+	kinds  map[string]int
 	log    []string
 }
 
@@ -114,7 +115,7 @@ func NewFaultProxy(t testing.TB, upstreamURL string, rules ...FaultRule) *FaultP
 	if err != nil || up.Host == "" {
 		t.Fatalf("fault proxy: bad upstream URL %q: %v", upstreamURL, err)
 	}
-	p := &FaultProxy{upstream: up, counts: map[string]int{}, faults: map[string]int{}}
+	p := &FaultProxy{upstream: up, counts: map[string]int{}, faults: map[string]int{}, kinds: map[string]int{}}
 	if err := p.setRules(rules); err != nil {
 		t.Fatalf("fault proxy: %v", err)
 	}
@@ -209,6 +210,18 @@ func (p *FaultProxy) Faults() map[string]int {
 	return m
 }
 
+// FaultKinds returns the faults injected so far by kind: "500", "429",
+// "reset", "truncate", "slow".
+func (p *FaultProxy) FaultKinds() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := make(map[string]int, len(p.kinds))
+	for k, v := range p.kinds {
+		m[k] = v
+	}
+	return m
+}
+
 // Log returns the requests received so far, in order, as "METHOD PATH".
 func (p *FaultProxy) Log() []string {
 	p.mu.Lock()
@@ -222,6 +235,7 @@ func (p *FaultProxy) ResetCounts() {
 	defer p.mu.Unlock()
 	p.counts = map[string]int{}
 	p.faults = map[string]int{}
+	p.kinds = map[string]int{}
 	p.log = nil
 }
 
@@ -280,6 +294,7 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, faulty := p.pick(r)
 	if faulty {
 		p.faults[key]++
+		p.kinds[f.String()]++
 	}
 	p.mu.Unlock()
 

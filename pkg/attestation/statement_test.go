@@ -3,6 +3,7 @@ package attestation
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -108,9 +109,12 @@ func TestParseStatementRejects(t *testing.T) {
 		{"duplicate key", `{"_type":"` + StatementTypeV1 + `","subject":` + sub + `,"predicateType":"p","predicateType":"q"}`, `duplicate key "predicateType"`},
 		{"duplicate nested key", stmt(StatementTypeV1, `[{"digest":{"sha256":"`+hexA+`","sha256":"`+hexA+`"}}]`, "p"), `duplicate key "sha256" in subject[0].digest`},
 		{"case variant key", `{"_type":"` + StatementTypeV1 + `","Subject":` + sub + `,"predicateType":"p"}`, "missing subject"},
-		{"trailing data", stmt(StatementTypeV1, sub, "p") + `{}`, "trailing data"},
+		{"trailing data", stmt(StatementTypeV1, sub, "p") + `{}`, "after top-level value"},
+		{"duplicate key spelled with an escape", `{"_type":"` + StatementTypeV1 + `","subject":` + sub + `,"predicateType":"p","predicate":{"a":[{"b":1,"\u0062":2}]}}`, `duplicate key "b" in predicate.a[0]`},
+		{"same key in sibling objects is fine, duplicate below is not", `{"_type":"` + StatementTypeV1 + `","subject":` + sub + `,"predicateType":"p","predicate":{"x":{"k":1},"y":{"k":1,"z":[0,{"q":1,"q":2}]}}}`, `duplicate key "q" in predicate.y.z[1]`},
 		{"invalid UTF-8", "{\"_type\":\"\xff\"}", "UTF-8"},
 		{"too large", `{"x":"` + strings.Repeat("a", MaxStatementSize) + `"}`, "limit"},
+		{"duplicate key in a large object", `{"_type":"` + StatementTypeV1 + `","subject":` + sub + `,"predicateType":"p","predicate":{` + manyKeys(40) + `,"k5":0}}`, `duplicate key "k5" in predicate`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseStatement([]byte(tc.doc))
@@ -139,4 +143,12 @@ func TestParseSubject(t *testing.T) {
 		_, err := ParseSubject(ref)
 		wantInputError(t, err, ref)
 	}
+}
+
+func manyKeys(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = `"k` + strconv.Itoa(i) + `":` + strconv.Itoa(i)
+	}
+	return strings.Join(parts, ",")
 }

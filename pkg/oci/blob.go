@@ -219,7 +219,7 @@ func (c *Client) pushBlob(ctx context.Context, repo name.Repository, d v1.Descri
 		if err != nil || loc == nil {
 			return err
 		}
-		return c.finishUpload(ctx, hc, loc, d, bytes.NewReader(data))
+		return c.landed(ctx, repo, d, c.finishUpload(ctx, hc, loc, d, bytes.NewReader(data)))
 	})
 	return classify(err, repo.RegistryStr())
 }
@@ -283,6 +283,19 @@ func (c *Client) finishUpload(ctx context.Context, hc *http.Client, loc *url.URL
 	return nil
 }
 
+// landed turns a failed upload into a success when the blob is in repo all
+// the same: the registry stored it and the answer was lost, and a replayed
+// PUT to the finished session was refused.
+func (c *Client) landed(ctx context.Context, repo name.Repository, d v1.Descriptor, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ok, herr := c.hasBlob(ctx, repo, d.Digest); herr == nil && ok {
+		return nil
+	}
+	return err
+}
+
 // CopyBlob makes dst hold the blob d of src: nothing when dst has it, a
 // cross-repository mount on the same registry, else a stream from src into
 // dst (constant memory; the digest is checked on the way).
@@ -340,7 +353,7 @@ func (c *Client) copyBlob(ctx context.Context, src, dst name.Repository, d v1.De
 			// The source's failure explains the upload's.
 			return ferr
 		}
-		return err
+		return c.landed(ctx, dst, d, err)
 	})
 	return classify(err, dst.RegistryStr())
 }

@@ -246,9 +246,18 @@ func (c *Client) newHTTPClient(ctx context.Context, reg name.Registry, repo name
 	if err != nil {
 		return nil, fault.Operationalf("credentials for %s: %w", reg.RegistryStr(), err)
 	}
+	if auth == nil {
+		auth = authn.Anonymous
+	}
 	rt, err := transport.NewWithContext(ctx, reg, auth, c.rt, scopes)
 	if err != nil {
-		return nil, classify(fmt.Errorf("connect to %s: %w", reg.RegistryStr(), err), reg.RegistryStr())
+		// Failing to ping the registry or to get a token is never the
+		// input's fault: auth refused, or the registry unreachable.
+		err = fmt.Errorf("connect to %s: %w", reg.RegistryStr(), err)
+		if k := fault.KindOf(classify(err, reg.RegistryStr())); k == fault.Operational {
+			return nil, classify(err, reg.RegistryStr())
+		}
+		return nil, fault.Wrap(fault.Operational, err)
 	}
 	return &http.Client{Transport: rt, CheckRedirect: checkRedirect(c.plainHTTP)}, nil
 }

@@ -139,4 +139,3 @@ func pushArtifact(t *testing.T, ctx context.Context, c *oci.Client, repo name.Re
 func isNotFoundMsg(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "not found")
 }
-

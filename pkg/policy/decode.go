@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/seal-dev/seal/pkg/attestation"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -442,7 +443,7 @@ func (l *loader) attestation(n node) (attestationDecl, bool) {
 		l.missing(n, "predicateType")
 		ok = false
 	} else if s, good := l.r.str(v); good {
-		uri, err := ResolvePredicateType(s)
+		uri, err := attestation.PredicateTypeFor(s)
 		if err != nil {
 			l.fail(v, "%v", err)
 			ok = false

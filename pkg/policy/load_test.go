@@ -242,7 +242,7 @@ func TestParseErrors(t *testing.T) {
 `, `authorities is inherit or a list`},
 		{"predicate type neither short nor URI", header + baseRule + `    attestations:
       - predicateType: slsa #!
-`, `predicate type "slsa" is neither a URI nor one of`},
+`, `predicate type "slsa": not a URI nor a known name`},
 		{"template syntax", header + `  - name: r
     images: ["ghcr.io/x/*"]
     signatures:

@@ -8,6 +8,32 @@
 // The verifier checks bundles against Requirements with
 // KeylessAuthority.Matches and Attestation.Eval, so that policy semantics
 // live here and nowhere else.
+//
+// Decisions POLICY.md leaves open, as implemented:
+//
+//   - Patterns: `*` matches within a segment, a `**` segment matches one or
+//     more segments, a lone `**` matches every image. The first segment is
+//     the registry when it has '.', ':' or a wildcard or is localhost;
+//     otherwise the pattern is a Docker Hub name (nginx, bitnami/*).
+//   - Ties: two rules tie when they have patterns of equal specificity
+//     (segments, literal prefix, length) that some image matches both,
+//     decided exactly on the patterns (an automaton product), without
+//     asking whether a third rule would win those images anyway.
+//   - extends inherits everything but name and images: vars merge key by
+//     key, signatures.threshold and signatures.authorities separately,
+//     attestations and exception as a whole.
+//   - keyless needs exactly one of issuer/issuerRegExp and one of
+//     subject/subjectRegExp. Regexps are used as written (like cosign);
+//     unanchored ones are listed in Policy.Warnings.
+//   - Templates apply to the identity fields (issuer, subject, their
+//     regexps, extension values). A condition is CEL, not a template: its
+//     `image` follows the rule's vars like the templates do, and `vars`
+//     holds every template variable.
+//   - An exception holds through its expiry date (UTC). Rules that extend
+//     an exception's rule inherit it (or declare their own), so a rule
+//     built on an exception is always reported as one.
+//   - An attestation is satisfied by one valid attestation signed by any
+//     of its authorities (no threshold).
 package policy
 
 import (

@@ -45,31 +45,43 @@ func recordErr(what string, err error) {
 func secret(what, s string) {
 	capMu.Lock()
 	defer capMu.Unlock()
-	secrets[s] = what
+	addSecret(secrets, what, s)
+}
+
+func addSecret(m map[string]string, what, s string) {
+	m[s] = what
 	if strings.Contains(s, "PRIVATE KEY-----") {
 		for _, line := range strings.Split(s, "\n") {
 			if len(line) >= 40 && !strings.HasPrefix(line, "-----") {
-				secrets[line] = what + " (a line of it)"
+				m[line] = what + " (a line of it)"
 			}
 		}
 	}
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	capMu.Lock()
-	leaks := 0
-	for _, c := range captured {
+// findLeaks names (never shows) each secret found in each capture.
+func findLeaks(caps []capture, secrets map[string]string) []string {
+	var out []string
+	for _, c := range caps {
 		for s, what := range secrets {
 			if s != "" && bytes.Contains(c.data, []byte(s)) {
-				fmt.Fprintf(os.Stderr, "LEAK: %s appears in %s\n", what, c.what)
-				leaks++
+				out = append(out, what+" appears in "+c.what)
 			}
 		}
 	}
+	return out
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	capMu.Lock()
+	leaks := findLeaks(captured, secrets)
 	n := len(captured)
 	capMu.Unlock()
-	if code == 0 && leaks > 0 {
+	for _, l := range leaks {
+		fmt.Fprintln(os.Stderr, "LEAK:", l)
+	}
+	if code == 0 && len(leaks) > 0 {
 		code = 1
 	}
 	if code == 0 && testing.Verbose() {

@@ -2,6 +2,7 @@ package signing
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -144,7 +145,7 @@ func Sign(ctx context.Context, c *oci.Client, images []string, opts Options) ([]
 			}
 		}
 	}
-	w := &writer{c: c, opts: opts}
+	w := writer{c: c, opts: opts}
 	results := make([]Result, len(jobs))
 	jobErrs := make([]error, len(jobs))
 	pool(ctx, opts.Concurrency, len(jobs), func(ctx context.Context, i int) {
@@ -232,14 +233,10 @@ func isUnknownPlatform(p *v1.Platform) bool {
 type writer struct {
 	c    *oci.Client
 	opts Options
-
-	mu   sync.Mutex
-	tags map[string]*sync.Mutex
 }
 
 func (w *writer) bundle(ctx context.Context, t target) (string, error) {
-	h := t.desc.Digest
-	st, err := SignStatement(h, w.opts.Annotations)
+	st, err := SignStatement(t.desc.Digest, w.opts.Annotations)
 	if err != nil {
 		return "", err
 	}
@@ -251,18 +248,12 @@ func (w *writer) bundle(ctx context.Context, t target) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := w.pushBlobs(ctx, t.digest.Context(), art.Blobs); err != nil {
-		return "", err
-	}
-	d, err := w.c.PushReferrer(ctx, t.digest, art.Manifest, string(art.Descriptor.MediaType))
+	d, err := AttachReferrer(ctx, w.c, t.digest, art)
 	if err != nil {
 		return "", err
 	}
 	return d.Digest.String(), nil
 }
-
-// legacyAttempts bounds how often a lost race for the `.sig` tag is retried.
-const legacyAttempts = 8
 
 func (w *writer) legacy(ctx context.Context, t target) (string, error) {
 	payload, err := SimpleSigningPayload(t.digest, w.opts.Annotations)
@@ -273,65 +264,91 @@ func (w *writer) legacy(ctx context.Context, t target) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tag := t.digest.Context().Tag(LegacyTag(t.desc.Digest, LegacySignature))
-	return tag.String(), w.appendLegacy(ctx, tag, LegacySignature, []LegacyLayer{layer})
+	tag, err := AttachLegacy(ctx, w.c, t.digest, LegacySignature, []LegacyLayer{layer}, w.opts.Signer.PublicKey())
+	if err != nil {
+		return "", err
+	}
+	return tag.String(), nil
 }
 
-// appendLegacy adds layers to the `.sig`/`.att` image under tag, keeping
-// the signatures already there: read, merge, write (blobs, manifest by
-// digest, then the tag), re-read to confirm, and again on a lost race with a
-// writer elsewhere. Writers through the same writer take turns.
-func (w *writer) appendLegacy(ctx context.Context, tag name.Tag, kind LegacyKind, layers []LegacyLayer) error {
-	mu := w.tagLock(tag.String())
-	mu.Lock()
-	defer mu.Unlock()
+// AttachReferrer pushes a referrer artifact of subject in the safe order:
+// its blobs, then the manifest, then (on registries without the referrers
+// API) the fallback index entry, so nothing ever lists a missing manifest.
+func AttachReferrer(ctx context.Context, c *oci.Client, subject name.Digest, art *Artifact) (v1.Descriptor, error) {
+	if err := pushBlobs(ctx, c, subject.Context(), art.Blobs); err != nil {
+		return v1.Descriptor{}, err
+	}
+	return c.PushReferrer(ctx, subject, art.Manifest, string(art.Descriptor.MediaType))
+}
+
+// legacyAttempts bounds how often a lost race for a legacy tag is retried.
+const legacyAttempts = 8
+
+// legacyLocks serialises the writers of one legacy tag within the process.
+var legacyLocks sync.Map // tag string -> *sync.Mutex
+
+// AttachLegacy adds layers to the `.sig`/`.att` image of subject, keeping the
+// signatures already there (and skipping layers already there, see
+// AppendLegacy): read, merge, write (blobs, the manifest by digest, then the
+// tag), re-read to confirm, and again on a lost race with a writer
+// elsewhere. Writers in this process take turns. pub is the signer's key,
+// for cosign's duplicate rule; it may be nil. It returns the tag.
+func AttachLegacy(ctx context.Context, c *oci.Client, subject name.Digest, kind LegacyKind, layers []LegacyLayer, pub crypto.PublicKey) (name.Tag, error) {
+	h, err := v1.NewHash(subject.DigestStr())
+	if err != nil {
+		return name.Tag{}, fault.Inputf("%s: %v", subject, err)
+	}
+	tag := subject.Context().Tag(LegacyTag(h, kind))
+	mu, _ := legacyLocks.LoadOrStore(tag.String(), &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	for attempt := 1; attempt <= legacyAttempts; attempt++ {
 		start := time.Now()
-		existing, err := w.current(ctx, tag)
+		existing, err := currentManifest(ctx, c, tag)
 		if err != nil {
-			return err
+			return tag, err
 		}
-		art, added, err := AppendLegacy(existing, kind, layers, w.opts.Signer.PublicKey())
+		art, added, err := AppendLegacy(existing, kind, layers, pub)
 		if err != nil {
-			return err
+			return tag, err
 		}
 		if added > 0 {
-			if err := w.pushBlobs(ctx, tag.Context(), art.Blobs); err != nil {
-				return err
+			if err := pushBlobs(ctx, c, tag.Context(), art.Blobs); err != nil {
+				return tag, err
 			}
-			if _, err := w.c.PushManifest(ctx, tag.Context(), art.Manifest, string(art.Descriptor.MediaType)); err != nil {
-				return err
+			if _, err := c.PushManifest(ctx, tag.Context(), art.Manifest, string(art.Descriptor.MediaType)); err != nil {
+				return tag, err
 			}
-			if err := w.c.Tag(ctx, tag, art.Manifest, string(art.Descriptor.MediaType)); err != nil {
-				return err
+			if err := c.Tag(ctx, tag, art.Manifest, string(art.Descriptor.MediaType)); err != nil {
+				return tag, err
 			}
 		}
 		took := time.Since(start)
-		ok, err := w.holds(ctx, tag, kind, layers)
+		ok, err := legacyHolds(ctx, c, tag, kind, layers, pub)
 		if err != nil {
-			return err
+			return tag, err
 		}
 		if ok {
 			// A writer elsewhere that read the tag before our write may
 			// still overwrite it: look again after longer than such a
 			// writer needs between its read and its write.
 			if err := sleepCtx(ctx, max(2*took, 10*time.Millisecond)+rand.N(10*time.Millisecond)); err != nil {
-				return fault.Wrap(fault.Operational, err)
+				return tag, fault.Wrap(fault.Operational, err)
 			}
-			if ok, err = w.holds(ctx, tag, kind, layers); err != nil || ok {
-				return err
+			if ok, err = legacyHolds(ctx, c, tag, kind, layers, pub); err != nil || ok {
+				return tag, err
 			}
 		}
 		if err := sleepCtx(ctx, rand.N(time.Duration(attempt)*20*time.Millisecond)); err != nil {
-			return fault.Wrap(fault.Operational, err)
+			return tag, fault.Wrap(fault.Operational, err)
 		}
 	}
-	return fault.Operationalf("%s: lost the race with other writers %d times", tag, legacyAttempts)
+	return tag, fault.Operationalf("%s: lost the race with other writers %d times", tag, legacyAttempts)
 }
 
-// current returns the manifest under tag, nil when there is none.
-func (w *writer) current(ctx context.Context, tag name.Tag) ([]byte, error) {
-	m, err := w.c.Manifest(ctx, tag)
+// currentManifest returns the manifest under tag, nil when there is none.
+func currentManifest(ctx context.Context, c *oci.Client, tag name.Tag) ([]byte, error) {
+	m, err := c.Manifest(ctx, tag)
 	if oci.IsNotFound(err) {
 		return nil, nil
 	}
@@ -341,41 +358,27 @@ func (w *writer) current(ctx context.Context, tag name.Tag) ([]byte, error) {
 	return m.Raw, nil
 }
 
-// holds reports whether the image under tag has each of layers (or an
-// equivalent signature, as AppendLegacy dedupes).
-func (w *writer) holds(ctx context.Context, tag name.Tag, kind LegacyKind, layers []LegacyLayer) (bool, error) {
-	raw, err := w.current(ctx, tag)
+// legacyHolds reports whether the image under tag has each of layers (or
+// an equivalent signature, as AppendLegacy dedupes).
+func legacyHolds(ctx context.Context, c *oci.Client, tag name.Tag, kind LegacyKind, layers []LegacyLayer, pub crypto.PublicKey) (bool, error) {
+	raw, err := currentManifest(ctx, c, tag)
 	if err != nil || raw == nil {
 		return false, err
 	}
-	_, added, err := AppendLegacy(raw, kind, layers, w.opts.Signer.PublicKey())
+	_, added, err := AppendLegacy(raw, kind, layers, pub)
 	if err != nil {
 		return false, err
 	}
 	return added == 0, nil
 }
 
-func (w *writer) pushBlobs(ctx context.Context, repo name.Repository, blobs []Blob) error {
+func pushBlobs(ctx context.Context, c *oci.Client, repo name.Repository, blobs []Blob) error {
 	for _, b := range blobs {
-		if err := w.c.PushBlob(ctx, repo, b.Descriptor, b.Data); err != nil {
+		if err := c.PushBlob(ctx, repo, b.Descriptor, b.Data); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func (w *writer) tagLock(key string) *sync.Mutex {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.tags == nil {
-		w.tags = map[string]*sync.Mutex{}
-	}
-	m, ok := w.tags[key]
-	if !ok {
-		m = &sync.Mutex{}
-		w.tags[key] = m
-	}
-	return m
 }
 
 // pool runs fn(0..n-1) on at most size goroutines. fn records its own

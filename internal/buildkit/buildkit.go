@@ -128,7 +128,7 @@ type Options struct {
 }
 
 // Image is one generated per-platform build. Its Index is what BuildKit
-// pushes to the tag.
+// pushes to the tag. It is immutable, so safe for concurrent use.
 type Image struct {
 	opts      Options
 	index     *rawIndex

@@ -101,6 +101,7 @@ type build struct {
 	index, image, config, att, attConfig, statement []byte
 	layer                                           []byte
 	imageDigest, attDigest, statementDigest         v1.Hash
+	attConfigDigest                                 v1.Hash
 	attLayers                                       []v1.Descriptor
 }
 
@@ -122,6 +123,7 @@ func walk(t *testing.T, get blobs, top v1.Hash) build {
 	b.att = get(b.attDigest)
 	var am v1.Manifest
 	mustUnmarshal(t, b.att, &am)
+	b.attConfigDigest = am.Config.Digest
 	b.attConfig = get(am.Config.Digest)
 	b.attLayers = am.Layers
 	// The provenance is the last layer (BuildKit adds it after the SBOM).

@@ -197,7 +197,7 @@ func TestLegacyMatchesCosign(t *testing.T) {
 	}
 
 	// Another key appends, keeping cosign's layer first and untouched.
-	k2 := newKeyFiles(t)
+	k2 := quickKeyFiles(t)
 	_, err = Sign(ctx, c, []string{d.String()}, Options{Signer: k2.signer, Format: FormatLegacy, Annotations: ann})
 	must(t, err)
 	both := fetchManifest(t, c, tag)

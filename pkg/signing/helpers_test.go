@@ -15,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/seal-dev/seal/internal/testenv"
 	"github.com/seal-dev/seal/pkg/oci"
@@ -43,6 +44,7 @@ type keyFiles struct {
 	signer        *KeySigner
 }
 
+// newKeyFiles writes the shared seal key pair (see testKey) to a temp dir.
 func newKeyFiles(t *testing.T) keyFiles {
 	t.Helper()
 	dir := t.TempDir()
@@ -50,10 +52,21 @@ func newKeyFiles(t *testing.T) keyFiles {
 	k := keyFiles{dir: dir, key: filepath.Join(dir, "seal.key"), pub: filepath.Join(dir, "seal.pub")}
 	must(t, os.WriteFile(k.key, priv, 0o600))
 	must(t, os.WriteFile(k.pub, pub, 0o644))
-	ec, err := LoadPrivateKey(priv, []byte(testPassword))
+	var err error
+	k.signer, err = NewKeySigner(sharedKey.key, Services{})
 	must(t, err)
-	k.signer, err = NewKeySigner(ec, Services{})
+	return k
+}
+
+// quickKeyFiles is a fresh key whose public half is on disk (for cosign
+// verify); there is no private key file.
+func quickKeyFiles(t *testing.T) keyFiles {
+	t.Helper()
+	dir := t.TempDir()
+	k := keyFiles{dir: dir, pub: filepath.Join(dir, "quick.pub"), signer: quickSigner(t)}
+	pub, err := cryptoutils.MarshalPublicKeyToPEM(k.signer.PublicKey())
 	must(t, err)
+	must(t, os.WriteFile(k.pub, pub, 0o644))
 	return k
 }
 

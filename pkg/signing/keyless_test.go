@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/seal-dev/seal/internal/testenv"
 	"github.com/seal-dev/seal/pkg/fault"
@@ -265,5 +268,39 @@ func TestIdentityToken(t *testing.T) {
 	}
 	if _, err := StaticToken(" ").Token(context.Background()); fault.KindOf(err) != fault.Input {
 		t.Errorf("empty token: %v", err)
+	}
+}
+
+// A key signer can take timestamps too (`seal sign --key K --timestamp-url
+// U`): the bundle and the legacy layer carry the TSA's response, and it
+// verifies against the TSA's chain in the trusted root.
+func TestKeySignerWithTimestamps(t *testing.T) {
+	ss := testenv.SharedSigstore(t)
+	k, err := NewKeySigner(quickSigner(t).kp.key, Services{TimestampURLs: []string{ss.TSAURL}})
+	must(t, err)
+	st, err := SignStatement(testSubject.Digest, nil)
+	must(t, err)
+	bj, err := SignDSSE(context.Background(), k, st)
+	must(t, err)
+	art, err := BundleReferrer(testSubject, bj, CosignSignPredicate, time.Now())
+	must(t, err)
+	b, err := ParseBundle(art.Blobs[1].Data, art.Blobs[1].Descriptor)
+	must(t, err)
+	ts, err := b.Timestamps()
+	must(t, err)
+	if len(ts) != 1 {
+		t.Fatalf("%d timestamps in the bundle", len(ts))
+	}
+	ents, _, err := verify.VerifySignedTimestamp(b, ss.TrustedRoot())
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("timestamp does not verify against the TSA chain: %v", err)
+	}
+	l, err := SignLegacy(context.Background(), k, []byte(`{"x":1}`))
+	must(t, err)
+	if !strings.HasPrefix(l.Annotations[AnnotationTimestamp], `{"SignedRFC3161Timestamp":"`) {
+		t.Fatalf("legacy timestamp annotation %q", l.Annotations[AnnotationTimestamp])
+	}
+	if _, ok := l.Annotations[AnnotationCertificate]; ok {
+		t.Fatal("a key signature carries a certificate annotation")
 	}
 }

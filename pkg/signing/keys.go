@@ -8,8 +8,10 @@ package signing
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -140,10 +142,10 @@ func hashFor(pub *ecdsa.PublicKey) (crypto.Hash, error) {
 
 func keyKind(k any) string {
 	switch k.(type) {
-	case *ecdsa.PrivateKey:
-		return "ECDSA"
-	case interface{ Public() crypto.PublicKey }:
-		return fmt.Sprintf("%T", k)
+	case *rsa.PrivateKey:
+		return "RSA"
+	case ed25519.PrivateKey:
+		return "Ed25519"
 	}
-	return "unknown"
+	return fmt.Sprintf("%T", k)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -11,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
@@ -21,16 +24,29 @@ import (
 
 const testPassword = "seal-test-password-7f3a9c1e"
 
-// testKey generates a key pair once per call with the test password and
+// sharedKey is the test binary's seal key pair: scrypt makes each
+// generation and decryption cost ~0.2s (seconds under -race), so tests that
+// need a key file share one; tests that need more keys use quickKeyFiles.
+var sharedKey struct {
+	once      sync.Once
+	priv, pub []byte
+	key       *ecdsa.PrivateKey
+	err       error
+}
+
+// testKey returns the shared key pair (password testPassword) and
 // registers the private key as a secret.
-func testKey(t *testing.T) (priv, pub []byte) {
+func testKey(t testing.TB) (priv, pub []byte) {
 	t.Helper()
-	priv, pub, err := GenerateKeyPair([]byte(testPassword))
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret("seal private key PEM", string(priv))
-	return priv, pub
+	sharedKey.once.Do(func() {
+		sharedKey.priv, sharedKey.pub, sharedKey.err = GenerateKeyPair([]byte(testPassword))
+		if sharedKey.err == nil {
+			sharedKey.key, sharedKey.err = LoadPrivateKey(sharedKey.priv, []byte(testPassword))
+		}
+	})
+	must(t, sharedKey.err)
+	secret("seal private key PEM", string(sharedKey.priv))
+	return sharedKey.priv, sharedKey.pub
 }
 
 func TestGenerateKeyPairFormat(t *testing.T) {
@@ -87,6 +103,14 @@ func TestLoadPrivateKey(t *testing.T) {
 	block, _ := pem.Decode(priv)
 	oldType := pem.EncodeToMemory(&pem.Block{Type: CosignPrivateKeyPEMType, Bytes: block.Bytes})
 	other := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("x")})
+	// cosign can hold RSA keys in the same envelope; the key signer cannot use them.
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	must(t, err)
+	rder, err := x509.MarshalPKCS8PrivateKey(rk)
+	must(t, err)
+	renc, err := encrypted.Encrypt(rder, []byte(testPassword))
+	must(t, err)
+	rsaPEM := pem.EncodeToMemory(&pem.Block{Type: SigstorePrivateKeyPEMType, Bytes: renc})
 	tests := []struct {
 		name     string
 		pem      []byte
@@ -99,6 +123,7 @@ func TestLoadPrivateKey(t *testing.T) {
 		{"empty password", priv, "", "wrong password"},
 		{"not PEM", []byte("garbage"), testPassword, "no PEM block"},
 		{"unencrypted PEM type", other, testPassword, "not a cosign encrypted private key"},
+		{"rsa key", rsaPEM, testPassword, "RSA keys are not supported"},
 		{"damaged envelope", pem.EncodeToMemory(&pem.Block{Type: SigstorePrivateKeyPEMType, Bytes: []byte("{}")}), testPassword, "private key:"},
 	}
 	for _, tt := range tests {

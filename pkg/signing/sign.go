@@ -138,8 +138,15 @@ func Sign(ctx context.Context, c *oci.Client, images []string, opts Options) ([]
 		f Format
 	}
 	var jobs []job
+	seen := map[string]bool{}
 	for _, ts := range expanded {
 		for _, t := range ts {
+			// A manifest named twice (or an index and its child) is
+			// signed once.
+			if seen[t.digest.String()] {
+				continue
+			}
+			seen[t.digest.String()] = true
 			for _, f := range format.formats() {
 				jobs = append(jobs, job{t, f})
 			}

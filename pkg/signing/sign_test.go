@@ -28,7 +28,7 @@ import (
 // fallback), and rejects them with another key.
 func TestCosignVerifiesSealKeySignatures(t *testing.T) {
 	k := newKeyFiles(t)
-	other := newKeyFiles(t)
+	other := quickKeyFiles(t)
 	for _, reg := range testenv.Registries(t) {
 		t.Run(reg.Name, func(t *testing.T) {
 			d := pushRandom(t, reg, "interop/app:v1")
@@ -369,4 +369,19 @@ func pushImages(t testing.TB, reg *testenv.Registry, n int) []string {
 		out[i] = ref.Context().Digest(h.String()).String()
 	}
 	return out
+}
+
+// The same manifest named twice (by tag and by digest) is signed once.
+func TestSignDedupesTargets(t *testing.T) {
+	reg := testenv.Distribution(t)
+	d := pushRandom(t, reg, "dup/app:v1")
+	c := client(reg)
+	res, err := Sign(context.Background(), c, []string{d.String(), reg.Ref("dup/app:v1")}, Options{Signer: quickSigner(t)})
+	must(t, err)
+	if len(res) != 1 {
+		t.Fatalf("%d results for one manifest", len(res))
+	}
+	if refs, _ := c.Referrers(context.Background(), d); len(refs) != 1 {
+		t.Fatalf("%d referrers", len(refs))
+	}
 }

@@ -26,3 +26,35 @@ test: tools vet
 
 demo:
 	$(GO) run ./cmd/seal demo
+
+# Fuzzing with go test -fuzz. `go test ./...` (CI) runs only the seed corpora
+# and the crashers kept under testdata/fuzz/; `make fuzz` runs every target
+# for FUZZTIME, one after another (go test fuzzes one target per run), and
+# `make fuzz-long` for FUZZTIME_LONG each. The corpus grown while fuzzing
+# stays in Go's cache (`go env GOCACHE`/fuzz), never in the tree; copy
+# a crasher's testdata/fuzz/FuzzX/<id> file in only with its fix.
+FUZZTIME ?= 20s
+FUZZTIME_LONG ?= 10m
+FUZZ_TARGETS = \
+	pkg/index:FuzzMerge \
+	pkg/index:FuzzDescribe \
+	pkg/attestation:FuzzParseStatement \
+	pkg/attestation:FuzzParseBuildKitAttestation \
+	pkg/attestation:FuzzConvertV02ToV1 \
+	pkg/policy:FuzzParse \
+	pkg/signing:FuzzParseBundleReferrer \
+	pkg/signing:FuzzParseBundle \
+	pkg/signing:FuzzParseLegacyManifest \
+	pkg/signing:FuzzParseLegacyLayer \
+	pkg/oci:FuzzParseReference
+
+.PHONY: fuzz fuzz-long
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) ./$$pkg/; \
+	done
+
+fuzz-long:
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME_LONG)

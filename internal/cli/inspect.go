@@ -85,6 +85,8 @@ func writeChildren(b *strings.Builder, t *index.Tree, prefix string) {
 		switch {
 		case r.PredicateType != "":
 			text += " " + r.PredicateType
+		case len(r.PredicateTypes) > 0:
+			text += " " + strings.Join(r.PredicateTypes, ", ") + " (tag " + r.Tag + ")"
 		case r.Tag != "":
 			text += " (tag " + r.Tag + ")"
 		case r.ArtifactType != "":

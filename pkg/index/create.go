@@ -16,7 +16,7 @@ import (
 // Created is the outcome of Create: the merged index and where it went.
 type Created struct {
 	// Reference is TARGET@sha256:…: the tag written and the digest it was given.
-	Reference string `json:"reference"`
+	Reference string  `json:"reference"`
 	Digest    v1.Hash `json:"digest"`
 	// Manifests are the index's entries: platform and attestation manifests.
 	Manifests []Entry `json:"manifests"`

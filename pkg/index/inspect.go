@@ -101,12 +101,40 @@ func describeReferrers(ctx context.Context, c *oci.Client, repo name.Repository,
 		out = append(out, r)
 	}
 	for _, l := range att.Legacy {
-		out = append(out, Referrer{
+		r := Referrer{
 			Digest:    l.Descriptor.Digest,
 			MediaType: string(l.Descriptor.MediaType),
 			Format:    "legacy-" + l.Suffix[1:],
 			Tag:       l.Tag.TagStr(),
-		})
+		}
+		if l.Suffix == ".att" {
+			m, err := c.Manifest(ctx, repo.Digest(l.Descriptor.Digest.String()))
+			if err != nil {
+				return nil, fmt.Errorf("%s of %s: %w", l.Tag.TagStr(), n.Digest, err)
+			}
+			r.PredicateTypes = legacyPredicateTypes(m)
+		}
+		out = append(out, r)
 	}
 	return out, nil
+}
+
+// legacyPredicateTypes lists the predicateType annotations of the layers of
+// a cosign `.att` image (one layer per attestation), without repeats. They
+// are claims, shown as such; `seal download` and `seal verify` check them
+// against the signed statements.
+func legacyPredicateTypes(m *oci.Manifest) []string {
+	im, err := m.Image()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, l := range im.Layers {
+		if pt := l.Annotations["predicateType"]; pt != "" && !seen[pt] {
+			seen[pt] = true
+			out = append(out, pt)
+		}
+	}
+	return out
 }

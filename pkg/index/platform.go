@@ -73,6 +73,11 @@ func platformKey(p v1.Platform) string {
 	return p.OS + "/" + p.Architecture + "/" + normVariant(p.Architecture, p.Variant) + ":" + p.OSVersion
 }
 
+// MatchPlatform reports whether have is selected by the --platform filter
+// want, by the rules of matchPlatform below; commands that take --platform
+// share it so that a filter selects the same manifests everywhere.
+func MatchPlatform(want, have v1.Platform) bool { return matchPlatform(want, have) }
+
 // matchPlatform reports whether have is selected by the --platform filter want.
 // OS and architecture must be equal. A filter without a variant selects every
 // variant of its OS/architecture ("linux/arm" keeps arm/v6 and arm/v7); a filter

@@ -56,6 +56,7 @@ type Child struct {
 // platform, an attestation descriptor without a valid subject digest, and a
 // source that holds no platform image manifest.
 func Gather(ctx context.Context, f Fetcher, ref string, desc v1.Descriptor) (Source, error) {
+	f = withBudget(f)
 	m, err := fetchManifest(ctx, f, desc)
 	if err != nil {
 		return Source{}, fmt.Errorf("source %s: %w", ref, err)
@@ -99,6 +100,9 @@ func gatherIndex(ctx context.Context, f Fetcher, m *manifest, src *Source, depth
 	var idx v1.IndexManifest
 	if err := json.Unmarshal(m.raw, &idx); err != nil {
 		return fault.Inputf("%s: malformed index: %v", m.desc.Digest, err)
+	}
+	if err := list(f, len(idx.Manifests)); err != nil {
+		return fmt.Errorf("%s: %w", m.desc.Digest, err)
 	}
 	for _, d := range idx.Manifests {
 		switch {

@@ -47,6 +47,8 @@ type Referrer struct {
 	Format string `json:"format"`
 	// Tag is the legacy tag the artifact was found under, if any.
 	Tag string `json:"tag,omitempty"`
+	// PredicateTypes of a legacy-att image's layers, as annotated.
+	PredicateTypes []string `json:"predicateTypes,omitempty"`
 }
 
 // Describe builds the tree under desc, reading through f scoped to its
@@ -56,7 +58,7 @@ type Referrer struct {
 // in-toto.io/predicate-type annotation or, when a layer has none, from the
 // in-toto statement in the layer.
 func Describe(ctx context.Context, f Fetcher, desc v1.Descriptor) (*Tree, error) {
-	return describe(ctx, f, desc, 1)
+	return describe(ctx, withBudget(f), desc, 1)
 }
 
 func describe(ctx context.Context, f Fetcher, desc v1.Descriptor, depth int) (*Tree, error) {
@@ -151,6 +153,9 @@ func describeIndex(ctx context.Context, f Fetcher, m *manifest, t *Tree, depth i
 	var idx v1.IndexManifest
 	if err := json.Unmarshal(m.raw, &idx); err != nil {
 		return fault.Inputf("%s: malformed index: %v", m.desc.Digest, err)
+	}
+	if err := list(f, len(idx.Manifests)); err != nil {
+		return fmt.Errorf("%s: %w", m.desc.Digest, err)
 	}
 	images := map[v1.Hash]*Tree{}
 	var atts []*Tree

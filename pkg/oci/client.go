@@ -39,10 +39,28 @@ type Retry struct {
 	BaseDelay  time.Duration // first backoff step, doubled each try, jittered (default 200ms)
 }
 
-// Limits caps what is read from a registry.
+// DefaultIndexEntriesLimit is the most manifests one index may list. Real
+// multi-platform indexes list tens; the cap bounds the work one index can ask
+// of whatever walks it (a copy, index create's gathering, inspect).
+const DefaultIndexEntriesLimit = 1000
+
+// DefaultReferrersLimit is the most referrers read for one manifest, from
+// all pages of the referrers API or from the fallback tag index: each one
+// listed is fetched and verified, so a registry listing thousands would stall
+// a verification.
+const DefaultReferrersLimit = 1000
+
+// Limits caps what is read from a registry. Zero fields take the defaults.
 type Limits struct {
 	Manifest int64 // default DefaultManifestLimit
 	Blob     int64 // 0: no cap (callers cap small blobs with BlobBytes)
+	// IndexEntries caps the manifests an index may list (default
+	// DefaultIndexEntriesLimit); a longer index is refused when fetched.
+	IndexEntries int
+	// Referrers caps the referrers listed for one manifest (default
+	// DefaultReferrersLimit); more is refused, not truncated, and a fallback
+	// tag index already that long takes no new referrer.
+	Referrers int
 }
 
 type options struct {
@@ -122,6 +140,12 @@ func NewClient(opts ...Option) *Client {
 	o.retry = o.retry.withDefaults()
 	if o.limits.Manifest <= 0 {
 		o.limits.Manifest = DefaultManifestLimit
+	}
+	if o.limits.IndexEntries <= 0 {
+		o.limits.IndexEntries = DefaultIndexEntriesLimit
+	}
+	if o.limits.Referrers <= 0 {
+		o.limits.Referrers = DefaultReferrersLimit
 	}
 	c := &Client{
 		opts:       o,

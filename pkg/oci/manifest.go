@@ -152,6 +152,12 @@ func (c *Client) Manifest(ctx context.Context, ref name.Reference) (*Manifest, e
 }
 
 func (c *Client) fetchManifest(ctx context.Context, ref name.Reference) (*Manifest, error) {
+	return c.fetchManifestEntries(ctx, ref, c.opts.limits.IndexEntries)
+}
+
+// fetchManifestEntries is fetchManifest refusing indexes that list more than
+// entries manifests.
+func (c *Client) fetchManifestEntries(ctx context.Context, ref name.Reference, entries int) (*Manifest, error) {
 	host := ref.Context().RegistryStr()
 	hc, err := c.httpClient(ctx, ref.Context(), false)
 	if err != nil {
@@ -160,13 +166,13 @@ func (c *Client) fetchManifest(ctx context.Context, ref name.Reference) (*Manife
 	var m *Manifest
 	err = c.retryOp(ctx, func(int) error {
 		var err error
-		m, err = c.getManifest(ctx, hc, ref)
+		m, err = c.getManifest(ctx, hc, ref, entries)
 		return err
 	})
 	return m, classify(err, host)
 }
 
-func (c *Client) getManifest(ctx context.Context, hc *http.Client, ref name.Reference) (*Manifest, error) {
+func (c *Client) getManifest(ctx context.Context, hc *http.Client, ref name.Reference, entries int) (*Manifest, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint(ref.Context(), "manifests", ref.Identifier()), nil)
 	if err != nil {
 		return nil, fault.Wrap(fault.Input, err)
@@ -218,6 +224,9 @@ func (c *Client) getManifest(ctx context.Context, hc *http.Client, ref name.Refe
 	if err != nil {
 		return nil, fault.Inputf("manifest %s: %w", got, err)
 	}
+	if n := indexEntries(raw); types.MediaType(mt).IsIndex() && n > entries {
+		return nil, fault.Inputf("index %s lists %d manifests, more than the %d allowed", got, n, entries)
+	}
 	return &Manifest{
 		Descriptor: v1.Descriptor{MediaType: types.MediaType(mt), Size: int64(len(raw)), Digest: got},
 		Raw:        raw,
@@ -231,6 +240,15 @@ func digestOf(algo string, data []byte) (v1.Hash, error) {
 	}
 	h.Write(data)
 	return v1.Hash{Algorithm: algo, Hex: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// indexEntries counts the manifests an index lists, without keeping them.
+func indexEntries(raw []byte) int {
+	var doc struct {
+		Manifests []struct{} `json:"manifests"`
+	}
+	_ = json.Unmarshal(raw, &doc) // valid JSON (manifestMediaType); entries of other types still count
+	return len(doc.Manifests)
 }
 
 // manifestMediaType is the media type of a manifest body: its mediaType

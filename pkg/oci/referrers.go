@@ -109,6 +109,9 @@ func (c *Client) askReferrers(ctx context.Context, repo name.Repository, subject
 			return nil, ans, nil
 		}
 		all = append(all, descs...)
+		if len(all) > c.opts.limits.Referrers {
+			return nil, 0, fault.Inputf("more than the %d referrers allowed", c.opts.limits.Referrers)
+		}
 		next = link
 	}
 	return all, answerAPI, nil
@@ -221,7 +224,7 @@ func (c *Client) referrersOf(ctx context.Context, subject name.Digest) ([]v1.Des
 // fallbackIndex reads the fallback tag index; a missing tag is an empty one.
 func (c *Client) fallbackIndex(ctx context.Context, tag name.Tag) (*v1.IndexManifest, error) {
 	empty := &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
-	m, err := c.fetchManifest(ctx, tag)
+	m, err := c.fetchManifestEntries(ctx, tag, c.opts.limits.Referrers)
 	if isNotFound(err) {
 		return empty, nil
 	}

@@ -24,6 +24,8 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
+
+	"github.com/seal-dev/seal/pkg/oci"
 )
 
 // cosign's legacy tag-based signatures (cosign pkg/oci/static, pkg/oci/mutate).
@@ -59,9 +61,10 @@ func (k LegacyKind) layerMediaType() types.MediaType {
 }
 
 // LegacyTag is the tag cosign stores signatures (`sha256-<hex>.sig`) or
-// attestations (`.att`) of a manifest under.
+// attestations (`.att`) of a manifest under: the referrers fallback tag
+// with the kind as suffix.
 func LegacyTag(digest v1.Hash, kind LegacyKind) string {
-	return digest.Algorithm + "-" + digest.Hex + "." + string(kind)
+	return oci.FallbackTag(digest) + "." + string(kind)
 }
 
 // LegacyLayer is one signature in a legacy tag image: the signed payload

@@ -167,7 +167,7 @@ func explain(err error) string {
 		{"failed to verify certificate identity", "certificate identity does not match"},
 	} {
 		if rest, ok := strings.CutPrefix(msg, m.prefix); ok {
-			return m.reason + strings.TrimPrefix(rest, ":") // sigstore-go's detail after a colon
+			return m.reason + rest // sigstore-go's detail, after its colon
 		}
 	}
 	return msg

@@ -25,6 +25,10 @@ type evidence struct {
 	format string  // "bundle" or "legacy"
 	source string  // where it was found: repo@digest of the referrer, or the legacy tag
 	digest v1.Hash // of the referrer manifest or the legacy layer
+	// announced is the predicate type the referrer's annotation claims
+	// (empty when it claims none): a claim, used to tell an attestation
+	// that did not say what it is from one posing as something else.
+	announced string
 	// err is why it cannot count at all: it could not be fetched intact,
 	// or it is not what it claims to be.
 	err error
@@ -35,8 +39,8 @@ type evidence struct {
 	alt      sgverify.SignedEntity
 	artifact artifactFunc
 
-	statement *attestation.Statement      // DSSE (bundle or `.att`)
-	payload   []byte                      // the DSSE payload: the statement's JSON
+	statement *attestation.Statement        // DSSE (bundle or `.att`)
+	payload   []byte                        // the DSSE payload: the statement's JSON
 	simple    *payload.SimpleContainerImage // legacy `.sig`
 
 	checked bool
@@ -73,6 +77,9 @@ func (e *evidence) claimed() (identity, issuer string) {
 	} else if len(vc.Certificate().EmailAddresses) > 0 {
 		identity = vc.Certificate().EmailAddresses[0]
 	}
+	if identity == "" {
+		return "", ""
+	}
 	return identity + " (unverified)", ""
 }
 
@@ -82,8 +89,8 @@ type subject struct {
 	digest    v1.Hash
 	listed    bool
 	referrers []v1.Descriptor
-	manifests map[v1.Hash]*referrer  // referrer manifests read
-	bundles   map[v1.Hash]*evidence  // bundles read, by referrer digest
+	manifests map[v1.Hash]*referrer // referrer manifests read
+	bundles   map[v1.Hash]*evidence // bundles read, by referrer digest
 	legacy    map[signing.LegacyKind]*legacyTag
 }
 
@@ -137,10 +144,14 @@ func (r *run) bundles(ctx context.Context, d v1.Hash, want func(string) bool) ([
 		s.listed, s.referrers = true, refs
 	}
 	var out []*evidence
+	seen := map[v1.Hash]bool{}
 	for _, desc := range s.referrers {
-		if excluded(desc, want) {
+		// A fallback tag index can list one referrer twice; it is one
+		// signature.
+		if seen[desc.Digest] || excluded(desc, want) {
 			continue
 		}
+		seen[desc.Digest] = true
 		ref, err := r.referrer(ctx, s, desc)
 		if err != nil {
 			return nil, err
@@ -225,7 +236,8 @@ func (r *run) referrer(ctx context.Context, s *subject, desc v1.Descriptor) (*re
 
 // readBundle fetches and decodes a bundle referrer's bundle.
 func (r *run) readBundle(ctx context.Context, d v1.Hash, desc v1.Descriptor, ref *signing.BundleRef) (*evidence, error) {
-	e := &evidence{format: "bundle", source: r.repo.Digest(desc.Digest.String()).String(), digest: desc.Digest}
+	e := &evidence{format: "bundle", source: r.repo.Digest(desc.Digest.String()).String(), digest: desc.Digest,
+		announced: ref.PredicateType}
 	data, err := r.c.BlobBytes(ctx, r.repo, ref.Layer, signing.MaxBundleSize)
 	if err != nil {
 		if operational(err) {

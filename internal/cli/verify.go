@@ -229,14 +229,15 @@ func (f *verifyFlags) loadPolicy() (*policy.Policy, string, map[string]string, e
 }
 
 // trustedMaterial loads the trusted root: --trusted-root, else the
-// policy's, else the public-good one through TUF. A `--key` run needs none
-// unless one is named.
+// policy's, else the public-good one through TUF. A policy of keys alone
+// (a `--key` run, or a policy file without keyless authorities) needs none
+// unless one is named, so it verifies offline.
 func (f *verifyFlags) trustedMaterial(cmd *cobra.Command, pol *policy.Policy) (root.TrustedMaterial, error) {
 	file := f.trustedRoot
 	if file == "" {
 		file = pol.Trust.TrustedRoot
 	}
-	if file == "" && f.policy == "" && f.key != "" {
+	if file == "" && !pol.Keyless() {
 		return nil, nil
 	}
 	return trust.Load(cmd.Context(), trust.Options{TrustedRootFile: file})

@@ -216,3 +216,28 @@ func parseYAML(ps *problems, data []byte) (*yaml.Node, bool) {
 	}
 	return doc.Content[0], true
 }
+
+// Keyless reports whether any rule accepts keyless (Fulcio certificate)
+// signatures or attestations. Only such a policy needs a Sigstore trusted
+// root; a policy of keys verifies offline with nothing else.
+func (p *Policy) Keyless() bool {
+	keyless := func(as []authorityDecl) bool {
+		for _, a := range as {
+			if a.keyless != nil {
+				return true
+			}
+		}
+		return false
+	}
+	for _, r := range p.Rules {
+		if keyless(r.authorities) {
+			return true
+		}
+		for _, a := range r.attestations {
+			if keyless(a.authorities) {
+				return true
+			}
+		}
+	}
+	return false
+}

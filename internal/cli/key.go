@@ -48,7 +48,8 @@ generate-key-pair' writes; cosign reads them and seal reads cosign's.
 
 The password comes from SEAL_PASSWORD, else COSIGN_PASSWORD (an empty value is an
 empty password, as for cosign), else a prompt when stdin is a terminal.`,
-		Args: usageArgs(cobra.NoArgs),
+		Example: "  SEAL_PASSWORD=… seal key generate --output-prefix release   # release.key, release.pub",
+		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format := cmd.Flag("output").Value.String()
 			if err := checkOutput(format); err != nil {

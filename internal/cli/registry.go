@@ -41,7 +41,8 @@ connections, and stops cleanly on SIGINT or SIGTERM.
 
 The registry has no OCI 1.1 referrers API: seal stores referrers under the
 referrers tag (sha256-<hex>) there, as on every registry without it.`,
-		Args: usageArgs(cobra.NoArgs),
+		Example: "  seal registry serve --memory\n  seal registry serve --addr 127.0.0.1:5443 --root /var/lib/seal --htpasswd htpasswd --tls-cert cert.pem --tls-key key.pem",
+		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.Memory && cmd.Flags().Changed("root") {
 				return fault.Inputf("--root and --memory are exclusive")

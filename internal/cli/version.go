@@ -14,9 +14,10 @@ func init() { register(newVersionCmd) }
 
 func newVersionCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print seal's version",
-		Args:  usageArgs(cobra.NoArgs),
+		Use:     "version",
+		Short:   "Print seal's version",
+		Example: "  seal version",
+		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := Version
 			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {

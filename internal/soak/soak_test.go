@@ -168,16 +168,7 @@ func TestSoakReleaseFlow(t *testing.T) {
 	ratePct := envInt(t, "SEAL_SOAK_RATE_PERCENT", 10)
 	seed := int64(envInt(t, "SEAL_SOAK_SEED", 8))
 	ctx := context.Background()
-	dir := t.TempDir()
-
-	// The release key and the policy that names it.
-	k, pubPEM := newReleaseKey(t)
-	must(t, os.WriteFile(filepath.Join(dir, "release.pub"), pubPEM, 0o644))
-	must(t, os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(soakPolicy), 0o644))
-	pol, err := policy.Load(filepath.Join(dir, "policy.yaml"))
-	must(t, err)
-	v, err := verify.New(pol, nil)
-	must(t, err)
+	k, v := releaseKeyAndVerifier(t)
 
 	rule := func(s int64) testenv.FaultRule {
 		return testenv.FaultRule{Rate: float64(ratePct) / 100, Seed: s, Faults: soakFaults}
@@ -191,15 +182,7 @@ func TestSoakReleaseFlow(t *testing.T) {
 	faulty := oci.NewClient(oci.WithRetry(soakRetry))
 	clean := oci.NewClient(oci.WithRetry(oci.Retry{Attempts: 1}))
 
-	rep := &soakReport{
-		iterations:   iterations,
-		outcomes:     map[outcome]int{},
-		steps:        map[string]*stepStat{},
-		faultsByKind: map[string]int{},
-	}
-	for _, s := range stepNames {
-		rep.steps[s] = &stepStat{}
-	}
+	rep := newSoakReport(iterations)
 	start := time.Now()
 	for i := range iterations {
 		src, dst := sides[i%2], sides[1-i%2]
@@ -248,6 +231,34 @@ func TestSoakReleaseFlow(t *testing.T) {
 	if rep.outcomes[succeeded] < iterations/2 {
 		t.Errorf("only %d of %d iterations succeeded", rep.outcomes[succeeded], iterations)
 	}
+}
+
+func newSoakReport(iterations int) *soakReport {
+	rep := &soakReport{
+		iterations:   iterations,
+		outcomes:     map[outcome]int{},
+		steps:        map[string]*stepStat{},
+		faultsByKind: map[string]int{},
+	}
+	for _, s := range stepNames {
+		rep.steps[s] = &stepStat{}
+	}
+	return rep
+}
+
+// releaseKeyAndVerifier makes a release key and the verifier of soakPolicy
+// naming it.
+func releaseKeyAndVerifier(t testing.TB) (*signing.KeySigner, *verify.Verifier) {
+	t.Helper()
+	dir := t.TempDir()
+	k, pubPEM := newReleaseKey(t)
+	must(t, os.WriteFile(filepath.Join(dir, "release.pub"), pubPEM, 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(soakPolicy), 0o644))
+	pol, err := policy.Load(filepath.Join(dir, "policy.yaml"))
+	must(t, err)
+	v, err := verify.New(pol, nil)
+	must(t, err)
+	return k, v
 }
 
 func (r *soakReport) log(t *testing.T) {
@@ -322,78 +333,9 @@ func (it *iteration) step(rep *soakReport, name string, op func() error) error {
 }
 
 func (it *iteration) run(ctx context.Context, rep *soakReport) outcome {
-	t := it.t
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	srcHost, dstHost := it.src.proxy.Host(), it.dst.proxy.Host()
-	platforms := []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}
-
-	// What CI pushed, straight to the source registry: the flow starts
-	// after it.
-	var sources []name.Reference
-	for _, p := range platforms {
-		tag := fmt.Sprintf("%s:v1-%s-%s", it.repo, p.OS, p.Architecture)
-		img, err := buildkit.Build(buildkit.Options{
-			Component: it.repo, Ref: it.src.reg.Ref(tag), Platform: p,
-			Content: fmt.Appendf(nil, "soak %d %s\n", it.n, p.Architecture),
-		})
-		must(t, err)
-		ref, err := name.NewTag(it.src.reg.Ref(tag))
-		must(t, err)
-		must(t, remote.WriteIndex(ref, img.Index(), remote.WithContext(ctx)))
-		s, err := it.faulty.ParseReference(srcHost + "/" + tag)
-		must(t, err)
-		sources = append(sources, s)
-	}
-
-	var (
-		created *index.Created
-		copied  bool
-	)
-	flow := func() error {
-		target, err := name.NewTag(srcHost+"/"+it.repo+":v1", name.Insecure)
-		if err != nil {
-			return err
-		}
-		if err := it.step(rep, "index create", func() (err error) {
-			created, err = index.Create(ctx, it.faulty, target, sources, index.CreateOptions{})
-			return err
-		}); err != nil {
-			return err
-		}
-		if err := it.step(rep, "sign", func() error {
-			_, err := signing.Sign(ctx, it.faulty, []string{created.Reference}, signing.Options{Signer: it.signer, Recursive: true, Format: it.format})
-			return err
-		}); err != nil {
-			return err
-		}
-		if err := it.step(rep, "attest", func() error {
-			_, err := attest.FromBuildKit(ctx, it.faulty, []string{created.Reference}, attest.Options{Signer: it.signer, Format: it.format})
-			return err
-		}); err != nil {
-			return err
-		}
-		if err := it.step(rep, "copy", func() error {
-			s, d, err := promote.ParsePair(it.faulty, created.Reference, dstHost+"/"+it.repo+":v1")
-			if err != nil {
-				return err
-			}
-			_, err = promote.Copy(ctx, it.faulty, s, d, promote.Options{Gate: promote.VerifierGate(it.v, it.faulty)})
-			copied = err == nil
-			return err
-		}); err != nil {
-			return err
-		}
-		return it.step(rep, "verify", func() error {
-			ref, err := it.faulty.ParseReference(dstHost + "/" + it.repo + ":v1")
-			if err != nil {
-				return err
-			}
-			res := it.v.Verify(ctx, it.faulty, ref)
-			return res.Err()
-		})
-	}
-	flowErr := flow()
+	created, copied, flowErr := it.flow(ctx, rep, it.push(ctx))
 
 	// The checks go straight to the registries, with no fault.
 	var srcDigest *v1.Hash
@@ -401,10 +343,8 @@ func (it *iteration) run(ctx context.Context, rep *soakReport) outcome {
 		srcDigest = &created.Digest
 	}
 	problems := it.checkDestination(ctx, srcDigest, copied)
-	if sp := checkRepo(ctx, it.clean, it.src.reg.Host, it.repo); len(sp) > 0 {
-		for _, p := range sp {
-			rep.sourceProblems = append(rep.sourceProblems, fmt.Sprintf("iteration %d (%s → %s): source %s", it.n, it.src.reg.Name, it.dst.reg.Name, p))
-		}
+	for _, p := range checkRepo(ctx, it.clean, it.src.reg.Host, it.repo) {
+		rep.sourceProblems = append(rep.sourceProblems, fmt.Sprintf("iteration %d (%s → %s): source %s", it.n, it.src.reg.Name, it.dst.reg.Name, p))
 	}
 	where := fmt.Sprintf("iteration %d (%s → %s, %s)", it.n, it.src.reg.Name, it.dst.reg.Name, it.format)
 	if len(problems) > 0 {
@@ -426,6 +366,77 @@ func (it *iteration) run(ctx context.Context, rep *soakReport) outcome {
 	}
 	rep.otherKind = append(rep.otherKind, fmt.Sprintf("%s: %s error: %v", where, fault.KindOf(flowErr), flowErr))
 	return failedOtherKind
+}
+
+// push is what CI pushed, straight to the source registry (the flow starts
+// after it): one BuildKit per-platform index per platform. It returns the
+// references of the pushes through the source's proxy.
+func (it *iteration) push(ctx context.Context) []name.Reference {
+	t := it.t
+	var sources []name.Reference
+	for _, arch := range []string{"amd64", "arm64"} {
+		tag := fmt.Sprintf("%s:v1-linux-%s", it.repo, arch)
+		img, err := buildkit.Build(buildkit.Options{
+			Component: it.repo, Ref: it.src.reg.Ref(tag), Platform: v1.Platform{OS: "linux", Architecture: arch},
+			Content: fmt.Appendf(nil, "soak %d %s\n", it.n, arch),
+		})
+		must(t, err)
+		ref, err := name.NewTag(it.src.reg.Ref(tag))
+		must(t, err)
+		must(t, remote.WriteIndex(ref, img.Index(), remote.WithContext(ctx)))
+		s, err := it.faulty.ParseReference(it.src.proxy.Host() + "/" + tag)
+		must(t, err)
+		sources = append(sources, s)
+	}
+	return sources
+}
+
+// flow is the release flow through the proxies. It returns the index
+// created at the source (nil when index create failed) and whether the copy
+// reported success.
+func (it *iteration) flow(ctx context.Context, rep *soakReport, sources []name.Reference) (created *index.Created, copied bool, err error) {
+	srcHost, dstHost := it.src.proxy.Host(), it.dst.proxy.Host()
+	target, err := name.NewTag(srcHost+"/"+it.repo+":v1", name.Insecure)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := it.step(rep, "index create", func() (err error) {
+		created, err = index.Create(ctx, it.faulty, target, sources, index.CreateOptions{})
+		return err
+	}); err != nil {
+		return nil, false, err
+	}
+	if err := it.step(rep, "sign", func() error {
+		_, err := signing.Sign(ctx, it.faulty, []string{created.Reference}, signing.Options{Signer: it.signer, Recursive: true, Format: it.format})
+		return err
+	}); err != nil {
+		return created, false, err
+	}
+	if err := it.step(rep, "attest", func() error {
+		_, err := attest.FromBuildKit(ctx, it.faulty, []string{created.Reference}, attest.Options{Signer: it.signer, Format: it.format})
+		return err
+	}); err != nil {
+		return created, false, err
+	}
+	if err := it.step(rep, "copy", func() error {
+		s, d, err := promote.ParsePair(it.faulty, created.Reference, dstHost+"/"+it.repo+":v1")
+		if err != nil {
+			return err
+		}
+		_, err = promote.Copy(ctx, it.faulty, s, d, promote.Options{Gate: promote.VerifierGate(it.v, it.faulty)})
+		copied = err == nil
+		return err
+	}); err != nil {
+		return created, copied, err
+	}
+	return created, copied, it.step(rep, "verify", func() error {
+		ref, err := it.faulty.ParseReference(dstHost + "/" + it.repo + ":v1")
+		if err != nil {
+			return err
+		}
+		res := it.v.Verify(ctx, it.faulty, ref)
+		return res.Err()
+	})
 }
 
 // checkDestination lists what is wrong at the destination. srcDigest is the

@@ -264,6 +264,9 @@ func FuzzDescribe(f *testing.F) {
 			if n.Kind == "" {
 				t.Fatalf("node %s has no kind", n.Digest)
 			}
+			if _, err := v1.NewHash(n.Digest.String()); err != nil {
+				t.Fatalf("node with digest %q: %v", n.Digest, err)
+			}
 			if n.Kind == KindAttestation && n.Subject == nil && n.ArtifactType == ArtifactTypeAttestation {
 				// The OCI-artifact layout always names its subject;
 				// only the older layout may not.

@@ -104,9 +104,15 @@ func gatherIndex(ctx context.Context, f Fetcher, m *manifest, src *Source, depth
 	if err := list(f, len(idx.Manifests)); err != nil {
 		return fmt.Errorf("%s: %w", m.desc.Digest, err)
 	}
-	for _, d := range idx.Manifests {
+	for i, d := range idx.Manifests {
+		if err := checkEntry(m.desc.Digest, i, d); err != nil {
+			return err
+		}
 		switch {
 		case IsAttestation(d):
+			if !isImageManifest(d.MediaType) {
+				return fault.Inputf("%s: attestation manifest %s has media type %q, not an image manifest", m.desc.Digest, d.Digest, d.MediaType)
+			}
 			subject, ok := AttestationSubject(d)
 			if !ok {
 				return fault.Inputf("%s: attestation manifest %s has no valid %s annotation (%q)",

@@ -159,7 +159,10 @@ func describeIndex(ctx context.Context, f Fetcher, m *manifest, t *Tree, depth i
 	}
 	images := map[v1.Hash]*Tree{}
 	var atts []*Tree
-	for _, d := range idx.Manifests {
+	for i, d := range idx.Manifests {
+		if err := checkEntry(m.desc.Digest, i, d); err != nil {
+			return err
+		}
 		switch {
 		case IsAttestation(d):
 			a, err := describeAttestation(ctx, f, d)

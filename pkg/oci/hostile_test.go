@@ -271,8 +271,11 @@ func TestLyingRegistryFanOutCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cost.Elapsed > hostileTime || cost.HeapGrowth > hostileHeap {
-		t.Errorf("cost %s, bounds %v and %d MiB", cost, hostileTime, hostileHeap>>20)
+	// About 600 requests (200 × 3 HEADs to the destination): 1 s, 3 s
+	// under -race; the bound leaves room for a loaded machine. The count
+	// of GETs below is what shows the walk does not explode.
+	if cost.Elapsed > 15*time.Second || cost.HeapGrowth > hostileHeap {
+		t.Errorf("cost %s, bounds 15s and %d MiB", cost, hostileHeap>>20)
 	}
 	// Four copies run at once at each level, so a few of each level may be
 	// fetched before the first of them lands.

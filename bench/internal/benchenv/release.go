@@ -63,16 +63,18 @@ func PushImages(ctx context.Context, c *oci.Client, host, repoFormat string, n i
 func pushImage(ctx context.Context, c *oci.Client, host, repo string, i int) (Image, error) {
 	var sources []name.Reference
 	for _, p := range platforms {
-		ref := fmt.Sprintf("%s/%s:v1-%s-%s", host, repo, p.OS, p.Architecture)
+		component := fmt.Sprintf("bench/app%03d", i)
 		im, err := buildkit.Build(buildkit.Options{
-			Component: fmt.Sprintf("bench/app%03d", i),
-			Ref:       ref,
-			Platform:  p,
+			Component: component,
+			// The name BuildKit writes into the statements' subject: not
+			// where the image is pushed, so that digests depend on i only.
+			Ref:      fmt.Sprintf("registry.example/%s:v1-%s-%s", component, p.OS, p.Architecture),
+			Platform: p,
 		})
 		if err != nil {
 			return Image{}, err
 		}
-		tag, err := name.NewTag(ref, name.Insecure)
+		tag, err := name.NewTag(fmt.Sprintf("%s/%s:v1-%s-%s", host, repo, p.OS, p.Architecture), name.Insecure)
 		if err != nil {
 			return Image{}, err
 		}

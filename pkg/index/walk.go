@@ -63,3 +63,13 @@ func list(f Fetcher, n int) error {
 	}
 	return nil
 }
+
+// checkEntry refuses entry i of the index idx when it has no digest: JSON
+// decoding leaves a missing digest zero, which a merged index would list
+// as ":".
+func checkEntry(idx v1.Hash, i int, d v1.Descriptor) error {
+	if d.Digest == (v1.Hash{}) {
+		return fault.Inputf("%s: entry %d has no digest", idx, i)
+	}
+	return nil
+}

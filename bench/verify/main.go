@@ -1,0 +1,437 @@
+// Command verify compares `seal verify` of a whole release in one call with
+// a loop of `cosign verify` (and, like for like, `cosign verify-attestation`)
+// over the same images, and counts the registry requests seal makes per
+// image against the floor of issue 5.
+//
+//	go run ./bench/verify [-n 100] [-registry fallback|api] [-seal-runs 3] [-attestations=true]
+//
+// Setup (not timed): one in-process registry on 127.0.0.1 behind a counting
+// reverse proxy; n two-platform images, each BuildKit's linux/amd64 and
+// linux/arm64 pushes (internal/buildkit) merged by index.Create; every
+// image signed with one key (bundle format, --recursive: the index and both
+// platform manifests) and its BuildKit provenance signed per platform
+// (attest.FromBuildKit: SLSA v1 bundles on each platform manifest).
+//
+// Measured, every tool as its own process (seal built from this tree, the
+// pinned cosign v3.1.3):
+//
+//   - `seal verify --policy P IMAGE…` once over all n images, P requiring
+//     the key's signature on the index and SLSA provenance signed by the key
+//     on every platform; the median of -seal-runs runs;
+//   - `cosign verify --key` once per image (the signature only);
+//   - `cosign verify-attestation --key --type slsaprovenance1` once per
+//     platform manifest (with the previous loop: what seal checks).
+//
+// Then seal's requests are compared, class by class, with the floor.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+
+	"github.com/seal-dev/seal/bench/internal/benchenv"
+	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/pkg/attest"
+	"github.com/seal-dev/seal/pkg/oci"
+	"github.com/seal-dev/seal/pkg/signing"
+	"github.com/seal-dev/seal/pkg/verify"
+)
+
+const password = "bench-password"
+
+func main() {
+	n := flag.Int("n", 100, "images in the release")
+	kind := flag.String("registry", string(benchenv.Fallback), "registry kind: fallback (CNCF Distribution, no referrers API) or api (go-containerregistry's, referrers API)")
+	sealRuns := flag.Int("seal-runs", 3, "runs of seal verify (median shown); the cosign loops run once")
+	attestations := flag.Bool("attestations", true, "also run the cosign verify-attestation loop (2 per image)")
+	flag.Parse()
+	log.SetFlags(0)
+	if *n < 1 || *sealRuns < 1 || (*kind != string(benchenv.Fallback) && *kind != string(benchenv.API)) {
+		log.Fatal("bench/verify: bad flags")
+	}
+	if err := bench(*n, benchenv.Kind(*kind), *sealRuns, *attestations); err != nil {
+		log.Fatalf("bench/verify: %v", err)
+	}
+}
+
+// row is one tool's figures.
+type row struct {
+	tool     string
+	took     time.Duration
+	requests int64
+	bytes    int64
+	calls    int
+}
+
+func bench(n int, kind benchenv.Kind, sealRuns int, attestations bool) error {
+	ctx := context.Background()
+	tmp, err := os.MkdirTemp("", "seal-bench-verify-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	repoRoot, err := testenv.RepoRoot()
+	if err != nil {
+		return err
+	}
+	seal, err := benchenv.BuildSeal(repoRoot, tmp)
+	if err != nil {
+		return err
+	}
+	cosign, err := testenv.InstallTool("cosign")
+	if err != nil {
+		return err
+	}
+	home := filepath.Join(tmp, "home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+
+	reg, stop, err := benchenv.StartRegistry(kind)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	proxy, err := benchenv.NewProxy(reg)
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
+
+	// The release, signed and attested.
+	setup := time.Now()
+	c := oci.NewClient()
+	images, err := benchenv.PushImages(ctx, c, proxy.Host, "bench/app%03d", n)
+	if err != nil {
+		return err
+	}
+	priv, pub, err := signing.GenerateKeyPair([]byte(password))
+	if err != nil {
+		return err
+	}
+	pubPath := filepath.Join(tmp, "release.pub")
+	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
+		return err
+	}
+	key, err := signing.LoadPrivateKey(priv, []byte(password))
+	if err != nil {
+		return err
+	}
+	signer, err := signing.NewKeySigner(key, signing.Services{})
+	if err != nil {
+		return err
+	}
+	digests := make([]string, n)
+	for i, im := range images {
+		digests[i] = im.Index.String()
+	}
+	if _, err := signing.Sign(ctx, c, digests, signing.Options{Signer: signer, Format: signing.FormatBundle, Recursive: true}); err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	if _, err := attest.FromBuildKit(ctx, c, digests, attest.Options{Signer: signer, Format: signing.FormatBundle}); err != nil {
+		return fmt.Errorf("attest: %w", err)
+	}
+	policyPath, err := writePolicy(tmp, proxy.Host)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d two-platform images in %s (%s) signed and attested in %v\n", n, proxy.Host, kind.Name(), time.Since(setup).Round(time.Millisecond))
+	fmt.Printf("load average before the runs: %s\n\n", benchenv.LoadAverage())
+
+	tags := make([]string, n)
+	for i, im := range images {
+		tags[i] = im.Tag.String()
+	}
+	sealArgs := append([]string{"verify", "--policy", policyPath, "--output", "json"}, tags...)
+	cosignVerify := func(img string) []string {
+		return []string{"verify", "--key", pubPath, "--insecure-ignore-tlog=true", "--allow-insecure-registry", img}
+	}
+	cosignAttest := func(img string) []string {
+		return []string{"verify-attestation", "--key", pubPath, "--type", "slsaprovenance1",
+			"--insecure-ignore-tlog=true", "--allow-insecure-registry", img}
+	}
+
+	// Warm-up, untimed: each binary once (page cache), and each tool
+	// checked to accept what it is timed on.
+	if _, err := runSeal(seal, home, append(slices.Clone(sealArgs[:5]), tags[0]), 1); err != nil {
+		return err
+	}
+	if _, err := runTool(cosign, home, cosignVerify(tags[0])); err != nil {
+		return err
+	}
+
+	// seal: one call over all images.
+	var sealRows []row
+	var sealLog []benchenv.Request
+	for range sealRuns {
+		proxy.Reset()
+		start := time.Now()
+		if _, err := runSeal(seal, home, sealArgs, n); err != nil {
+			return err
+		}
+		sealRows = append(sealRows, row{tool: "seal verify (signature + provenance on both platforms), one call",
+			took: time.Since(start), requests: proxy.Requests(), bytes: proxy.Bytes(), calls: 1})
+		sealLog = proxy.Log()
+	}
+	sort.Slice(sealRows, func(i, j int) bool { return sealRows[i].took < sealRows[j].took })
+	sealRow := sealRows[len(sealRows)/2]
+
+	// cosign: a loop.
+	proxy.Reset()
+	start := time.Now()
+	for _, img := range tags {
+		out, err := runTool(cosign, home, cosignVerify(img))
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "Verification for "+img) {
+			return fmt.Errorf("cosign verify %s: no verification reported:\n%s", img, out)
+		}
+	}
+	cosignRow := row{tool: "cosign verify --key (signature only), loop", took: time.Since(start),
+		requests: proxy.Requests(), bytes: proxy.Bytes(), calls: n}
+	cosignLog := proxy.Log()
+
+	rows := []row{sealRow, cosignRow}
+	if attestations {
+		proxy.Reset()
+		start := time.Now()
+		for _, im := range images {
+			for _, p := range im.Platforms {
+				ref := im.Tag.Context().Digest(p.String()).String()
+				if _, err := runTool(cosign, home, cosignAttest(ref)); err != nil {
+					return err
+				}
+			}
+		}
+		attRow := row{tool: "cosign verify-attestation --type slsaprovenance1, loop per platform", took: time.Since(start),
+			requests: proxy.Requests(), bytes: proxy.Bytes(), calls: 2 * n}
+		both := row{tool: "cosign: both loops (what seal checks)", took: cosignRow.took + attRow.took,
+			requests: cosignRow.requests + attRow.requests, bytes: cosignRow.bytes + attRow.bytes, calls: cosignRow.calls + attRow.calls}
+		rows = append(rows, attRow, both)
+	}
+
+	fmt.Printf("%d images; seal: median of %d runs (%s); cosign loops: one run, sequential\n", n, sealRuns, runTimes(sealRows))
+	t := benchenv.NewTable(os.Stdout, "tool", "processes", "total time", "per image", "requests/image", "bytes/image", "x seal time")
+	for _, r := range rows {
+		t.Row(r.tool, fmt.Sprint(r.calls), r.took.Round(time.Millisecond).String(),
+			(r.took / time.Duration(n)).Round(100*time.Microsecond).String(),
+			fmt.Sprintf("%.2f", float64(r.requests)/float64(n)), benchenv.KiB(r.bytes/int64(n)),
+			fmt.Sprintf("%.1f", r.took.Seconds()/sealRow.took.Seconds()))
+	}
+	t.Flush()
+	fmt.Printf("load average after the runs: %s\n\n", benchenv.LoadAverage())
+
+	report(os.Stdout, kind, n, sealLog, "seal verify")
+	fmt.Println()
+	benchenv.PrintClasses(os.Stdout, "cosign verify (all its requests)", n, cosignLog)
+	return nil
+}
+
+// runSeal runs seal verify and checks that all want images passed with
+// one verified signature and a verified provenance per platform.
+func runSeal(seal, home string, args []string, want int) (string, error) {
+	cmd := benchenv.ToolCmd(seal, home, nil, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("seal %s: %v\n%s%s", strings.Join(args[:5], " "), err, stderr.Bytes(), truncate(stdout.String()))
+	}
+	var out struct {
+		Passed  bool            `json:"passed"`
+		Results []verify.Result `json:"results"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		return "", fmt.Errorf("seal verify json: %v", err)
+	}
+	if !out.Passed || len(out.Results) != want {
+		return "", fmt.Errorf("seal verify: passed %v, %d results, want %d", out.Passed, len(out.Results), want)
+	}
+	for _, r := range out.Results {
+		sigs, atts := 0, 0
+		for _, s := range r.Signatures {
+			if s.Verified {
+				sigs++
+			}
+		}
+		for _, a := range r.Attestations {
+			if a.Verified && a.Platform != "" {
+				atts++
+			}
+		}
+		if !r.Passed || sigs < 1 || atts != 2 {
+			return "", fmt.Errorf("seal verify %s: passed %v, %d signatures, %d platform attestations verified", r.Image, r.Passed, sigs, atts)
+		}
+	}
+	return stdout.String(), nil
+}
+
+func runTool(bin, home string, args []string) (string, error) {
+	cmd := benchenv.ToolCmd(bin, home, nil, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, truncate(string(out)))
+	}
+	return string(out), nil
+}
+
+func truncate(s string) string {
+	if len(s) > 4000 {
+		return s[:4000] + "…"
+	}
+	return s
+}
+
+// floor is the request floor of issue 5 for one image of this release
+// shape: the index (one manifest request: the GET that resolves the tag
+// also gives the manifest); one referrers request for each manifest whose
+// attachments are needed — the index (its signature) and both platform
+// manifests (their provenance); two per bundle needed (the referrer's
+// manifest, then its bundle blob) — one signature and two provenance
+// bundles. On a registry without the referrers API the referrers request
+// is the GET of the fallback tag sha256-<hex>.
+func floor(kind benchenv.Kind) map[string]int {
+	referrers := "GET referrers"
+	if kind == benchenv.Fallback {
+		referrers = "GET fallback tag"
+	}
+	return map[string]int{
+		"GET manifest by tag":    1,
+		referrers:                3,
+		"GET manifest by digest": 3,
+		"GET blob":               3,
+	}
+}
+
+// report prints tool's requests per image by class against the floor, and
+// the extra ones.
+func report(w io.Writer, kind benchenv.Kind, n int, reqs []benchenv.Request, tool string) {
+	fl := floor(kind)
+	total := 0
+	for _, v := range fl {
+		total += v
+	}
+	counts := benchenv.ClassCounts(reqs)
+	fmt.Fprintf(w, "%s: %.2f requests per image against a floor of %d (index 1 + referrers 3 + 2 x 3 bundles)\n",
+		tool, float64(len(reqs))/float64(n), total)
+	t := benchenv.NewTable(w, "request class", "total", "per image", "floor per image", "extra in total")
+	extra := 0
+	for _, class := range benchenv.Keys(counts, fl) {
+		got, want := counts[class], fl[class]*n
+		e := max(got-want, 0)
+		extra += e
+		t.Row(class, fmt.Sprint(got), fmt.Sprintf("%.2f", float64(got)/float64(n)), fmt.Sprint(fl[class]), fmt.Sprint(e))
+	}
+	t.Flush()
+	if extra == 0 {
+		fmt.Fprintln(w, "at the floor")
+		return
+	}
+	fmt.Fprintf(w, "%d requests above the floor; the requests of the classes above it, by path (repository names folded):\n", extra)
+	for _, class := range benchenv.Keys(counts, fl) {
+		if counts[class] <= fl[class]*n {
+			continue
+		}
+		paths := map[string]int{}
+		for _, r := range reqs {
+			if benchenv.Class(r) == class {
+				paths[benchenv.Fold(r.Path)]++
+			}
+		}
+		for _, p := range benchenv.ByCount(paths) {
+			fmt.Fprintf(w, "  %5d  %s %s\n", paths[p], class, p)
+		}
+	}
+}
+
+func runTimes(rows []row) string {
+	var s []string
+	for _, r := range rows {
+		s = append(s, r.took.Round(time.Millisecond).String())
+	}
+	return strings.Join(s, ", ")
+}
+
+// writePolicy writes the policy seal verifies against: every image under
+// host/bench/ signed by the release key, with SLSA v1 provenance signed by
+// it on every platform. The policy names a trusted root, as every policy
+// file must (without one, seal loads the public-good root through TUF, out
+// of reach here); it holds a fresh CA nothing was signed with.
+func writePolicy(dir, host string) (string, error) {
+	if err := writeUnusedTrustedRoot(filepath.Join(dir, "trusted_root.json")); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "policy.yaml")
+	return p, os.WriteFile(p, []byte(`apiVersion: seal.dev/v1alpha1
+kind: Policy
+trust:
+  trustedRoot: trusted_root.json
+  keys:
+    release: {path: release.pub}
+unmatched: deny
+rules:
+  - name: release
+    images: ["`+host+`/bench/**"]
+    signatures:
+      authorities:
+        - key: release
+    attestations:
+      - predicateType: https://slsa.dev/provenance/v1
+        platforms: all
+`), 0o644)
+}
+
+func writeUnusedTrustedRoot(path string) error {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "seal bench unused CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		return err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return err
+	}
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, []root.CertificateAuthority{&root.FulcioCertificateAuthority{
+		Root: cert, ValidityPeriodStart: cert.NotBefore, URI: "https://fulcio.invalid",
+	}}, nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	data, err := tr.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
+}

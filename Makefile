@@ -21,8 +21,12 @@ tools:
 vet:
 	$(GO) vet ./...
 
+# test is everything CI runs: vet, the whole suite under the race detector,
+# then every fuzz target for a short, bounded time (FUZZTIME_CI each).
+FUZZTIME_CI ?= 8s
 test: tools vet
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME_CI)
 
 demo:
 	$(GO) run ./cmd/seal demo

@@ -66,3 +66,32 @@ fuzz:
 
 fuzz-long:
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME_LONG) FUZZMINIMIZETIME=10s
+
+# Benchmarks against the peer tools on this machine (bench/*/README.md):
+# seal verify / sign / copy as real processes against cosign, regctl and
+# crane loops, then the library's batch verification. A few minutes.
+.PHONY: bench
+bench:
+	$(GO) run ./bench/verify
+	$(GO) run ./bench/sign
+	$(GO) run ./bench/copy
+	$(GO) test ./pkg/verify -run '^$$' -bench VerifyAll100 -benchtime 3x
+
+# The release flow through fault-injecting proxies (internal/soak). `go test`
+# (CI) runs 20 iterations and verifies 200 images; `make soak` runs
+# SOAK_ITERATIONS at SOAK_RATE % faults seeded with SOAK_SEED, and
+# `make load` verifies LOAD_IMAGES images with 32 workers. Both print their
+# figures (faults by kind, recoveries, clean failures, inconsistencies;
+# time, heap and peak RSS).
+SOAK_ITERATIONS ?= 200
+SOAK_RATE ?= 10
+SOAK_SEED ?= 8
+LOAD_IMAGES ?= 1000
+
+.PHONY: soak load
+soak:
+	SEAL_SOAK_ITERATIONS=$(SOAK_ITERATIONS) SEAL_SOAK_RATE_PERCENT=$(SOAK_RATE) SEAL_SOAK_SEED=$(SOAK_SEED) \
+		$(GO) test -count=1 -v -timeout 60m -run '^TestSoakReleaseFlow$$' ./internal/soak/
+
+load:
+	SEAL_LOAD_IMAGES=$(LOAD_IMAGES) $(GO) test -count=1 -v -timeout 60m -run '^TestLoadVerifyAll$$' ./internal/soak/

@@ -23,29 +23,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/seal-dev/seal/internal/registry"
+	"github.com/seal-dev/seal/bench/internal/benchenv"
 	"github.com/seal-dev/seal/internal/testenv"
 	"github.com/seal-dev/seal/pkg/attestation"
 	"github.com/seal-dev/seal/pkg/index"
@@ -71,8 +62,8 @@ type tool struct {
 
 type scenario struct {
 	name     string
-	srcKind  string // "api" or "fallback"
-	dstKind  string
+	srcKind  benchenv.Kind
+	dstKind  benchenv.Kind
 	srcImage string // tag at the source's proxy
 }
 
@@ -96,11 +87,9 @@ func bench(runs int) error {
 		return err
 	}
 
-	seal := filepath.Join(tmp, "seal")
-	build := exec.Command("go", "build", "-o", seal, "./cmd/seal")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build seal: %v\n%s", err, out)
+	seal, err := benchenv.BuildSeal(root, tmp)
+	if err != nil {
+		return err
 	}
 	regctl, err := testenv.InstallTool("regctl")
 	if err != nil {
@@ -126,25 +115,25 @@ func bench(runs int) error {
 	}
 
 	// The two sources, each holding the same release.
-	sources := map[string]*counted{}
-	for _, kind := range []string{"api", "fallback"} {
-		reg, stop, err := startRegistry(kind)
+	sources := map[benchenv.Kind]*benchenv.Proxy{}
+	for _, kind := range []benchenv.Kind{benchenv.API, benchenv.Fallback} {
+		reg, stop, err := benchenv.StartRegistry(kind)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		p, err := newCounted(reg)
+		p, err := benchenv.NewProxy(reg)
 		if err != nil {
 			return err
 		}
-		defer p.close()
+		defer p.Close()
 		sources[kind] = p
 	}
 	c := oci.NewClient()
 	var releaseDigest string
-	want := map[string][]string{} // by source kind
-	for _, kind := range []string{"api", "fallback"} {
-		d, err := pushRelease(ctx, c, root, sources[kind].host)
+	want := map[benchenv.Kind][]string{} // by source kind
+	for _, kind := range []benchenv.Kind{benchenv.API, benchenv.Fallback} {
+		d, err := pushRelease(ctx, c, root, sources[kind].Host)
 		if err != nil {
 			return fmt.Errorf("release in the %s registry: %w", kind, err)
 		}
@@ -156,16 +145,15 @@ func bench(runs int) error {
 		want[kind] = inv
 	}
 	scenarios := []scenario{
-		{"referrers API -> fallback tag", "api", "fallback", sources["api"].host + "/staging/fleet:v1"},
-		{"fallback tag -> referrers API", "fallback", "api", sources["fallback"].host + "/staging/fleet:v1"},
+		{"referrers API -> fallback tag", benchenv.API, benchenv.Fallback, sources[benchenv.API].Host + "/staging/fleet:v1"},
+		{"fallback tag -> referrers API", benchenv.Fallback, benchenv.API, sources[benchenv.Fallback].Host + "/staging/fleet:v1"},
 	}
 
 	fmt.Printf("release: %s (2 platforms + 2 BuildKit attestation manifests, signed in both formats, SLSA provenance as bundles + .att)\n", releaseDigest)
-	fmt.Printf("at the source: %d entries (tree manifests, referrers, legacy tags); %d runs per tool, median time\n\n", len(want["api"]), runs)
+	fmt.Printf("at the source: %d entries (tree manifests, referrers, legacy tags); %d runs per tool, median time\n\n", len(want[benchenv.API]), runs)
 	for _, sc := range scenarios {
-		fmt.Printf("%s (source: %s, destination: %s)\n", sc.name, kindName(sc.srcKind), kindName(sc.dstKind))
-		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(w, "tool\ttime\tx seal\tbytes moved\tx seal\trequests\tcopied at destination\tre-run time\tre-run bytes\tre-run requests\t")
+		fmt.Printf("%s (source: %s, destination: %s)\n", sc.name, sc.srcKind.Name(), sc.dstKind.Name())
+		t := benchenv.NewTable(os.Stdout, "tool", "time", "x seal", "bytes moved", "x seal", "requests", "copied at destination", "re-run time", "re-run bytes", "re-run requests")
 		var base sample
 		for i, tl := range tools {
 			var samples []sample
@@ -180,12 +168,12 @@ func bench(runs int) error {
 			if i == 0 {
 				base = m
 			}
-			fmt.Fprintf(w, "%s\t%s\t%.2f\t%s\t%.2f\t%d\t%s\t%s\t%s\t%d\t\n", tl.name,
-				m.took.Round(time.Millisecond), m.took.Seconds()/base.took.Seconds(),
-				kib(m.bytes), float64(m.bytes)/float64(base.bytes), m.requests, m.complete,
-				m.retook.Round(time.Millisecond), kib(m.rebytes), m.requests2)
+			t.Row(tl.name,
+				m.took.Round(time.Millisecond).String(), fmt.Sprintf("%.2f", m.took.Seconds()/base.took.Seconds()),
+				benchenv.KiB(m.bytes), fmt.Sprintf("%.2f", float64(m.bytes)/float64(base.bytes)), fmt.Sprint(m.requests), m.complete,
+				m.retook.Round(time.Millisecond).String(), benchenv.KiB(m.rebytes), fmt.Sprint(m.requests2))
 		}
-		w.Flush()
+		t.Flush()
 		fmt.Println()
 	}
 	fmt.Println("bytes moved: request + response bodies through the proxies in front of both registries.")
@@ -194,49 +182,40 @@ func bench(runs int) error {
 	return nil
 }
 
-func kindName(kind string) string {
-	if kind == "api" {
-		return "go-containerregistry registry, referrers API"
-	}
-	return "CNCF Distribution v3, no referrers API"
-}
-
-func kib(n int64) string { return fmt.Sprintf("%.1f KiB", float64(n)/1024) }
-
 // runOnce copies with a fresh destination, then again.
-func runOnce(ctx context.Context, c *oci.Client, tl tool, sc scenario, src *counted, home string, want []string) sample {
-	reg, stop, err := startRegistry(sc.dstKind)
+func runOnce(ctx context.Context, c *oci.Client, tl tool, sc scenario, src *benchenv.Proxy, home string, want []string) sample {
+	reg, stop, err := benchenv.StartRegistry(sc.dstKind)
 	if err != nil {
 		return sample{err: err}
 	}
 	defer stop()
-	dst, err := newCounted(reg)
+	dst, err := benchenv.NewProxy(reg)
 	if err != nil {
 		return sample{err: err}
 	}
-	defer dst.close()
+	defer dst.Close()
 	// regctl needs to be told these registries speak plain HTTP.
 	if strings.HasPrefix(tl.name, "regctl") {
-		for _, h := range []string{src.host, dst.host} {
-			if out, err := toolCmd(tl.bin, home, "registry", "set", h, "--tls", "disabled").CombinedOutput(); err != nil {
+		for _, h := range []string{src.Host, dst.Host} {
+			if out, err := benchenv.ToolCmd(tl.bin, home, nil, "registry", "set", h, "--tls", "disabled").CombinedOutput(); err != nil {
 				return sample{err: fmt.Errorf("regctl registry set: %v\n%s", err, out)}
 			}
 		}
 	}
-	dstImage := dst.host + "/prime/fleet:v1"
+	dstImage := dst.Host + "/prime/fleet:v1"
 	var s sample
 	for pass := range 2 {
-		src.reset()
-		dst.reset()
-		cmd := toolCmd(tl.bin, home, tl.args(sc.srcImage, dstImage)...)
+		src.Reset()
+		dst.Reset()
+		cmd := benchenv.ToolCmd(tl.bin, home, nil, tl.args(sc.srcImage, dstImage)...)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		took := time.Since(start)
 		if err != nil {
 			return sample{err: fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)}
 		}
-		bytes := src.bytes.Load() + dst.bytes.Load()
-		reqs := src.requests.Load() + dst.requests.Load()
+		bytes := src.Bytes() + dst.Bytes()
+		reqs := src.Requests() + dst.Requests()
 		if pass == 0 {
 			s.took, s.bytes, s.requests = took, bytes, reqs
 		} else {
@@ -265,12 +244,6 @@ func runOnce(ctx context.Context, c *oci.Client, tl tool, sc scenario, src *coun
 	return s
 }
 
-func toolCmd(bin, home string, args ...string) *exec.Cmd {
-	cmd := exec.Command(bin, args...)
-	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "DOCKER_CONFIG=" + filepath.Join(home, ".docker")}
-	return cmd
-}
-
 func median(ss []sample) sample {
 	sort.Slice(ss, func(i, j int) bool { return ss[i].took < ss[j].took })
 	m := ss[len(ss)/2]
@@ -279,87 +252,6 @@ func median(ss []sample) sample {
 	m.retook = re[len(re)/2].retook
 	return m
 }
-
-// startRegistry starts an in-process registry on 127.0.0.1: "api" is
-// go-containerregistry's with the referrers API, "fallback" CNCF
-// Distribution (seal's embedded registry), without it.
-func startRegistry(kind string) (string, func(), error) {
-	if kind == "fallback" {
-		s, err := registry.Start(context.Background(), registry.Config{Addr: "127.0.0.1:0", Memory: true})
-		if err != nil {
-			return "", nil, err
-		}
-		return s.Addr(), func() { _ = s.Close(context.Background()) }, nil
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: ggcrregistry.New(ggcrregistry.WithReferrersSupport(true),
-		ggcrregistry.Logger(log.New(io.Discard, "", 0))), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return ln.Addr().String(), func() { _ = srv.Close() }, nil
-}
-
-// counted is a reverse proxy on 127.0.0.1 in front of a registry that
-// counts requests and the bytes of request and response bodies.
-type counted struct {
-	host     string
-	srv      *http.Server
-	bytes    atomic.Int64
-	requests atomic.Int64
-}
-
-func newCounted(upstream string) (*counted, error) {
-	up := &url.URL{Scheme: "http", Host: upstream}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	p := &counted{host: ln.Addr().String()}
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(up)
-			pr.Out.Host = pr.In.Host // absolute upload locations come back here
-		},
-		ModifyResponse: func(resp *http.Response) error {
-			if loc := resp.Header.Get("Location"); loc != "" {
-				if u, err := url.Parse(loc); err == nil && u.Host == upstream {
-					u.Host = p.host
-					resp.Header.Set("Location", u.String())
-				}
-			}
-			resp.Body = &countingBody{rc: resp.Body, n: &p.bytes}
-			return nil
-		},
-		ErrorLog: log.New(io.Discard, "", 0),
-	}
-	p.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.requests.Add(1)
-		if r.Body != nil {
-			r.Body = &countingBody{rc: r.Body, n: &p.bytes}
-		}
-		rp.ServeHTTP(w, r)
-	})}
-	go func() { _ = p.srv.Serve(ln) }()
-	return p, nil
-}
-
-func (p *counted) reset() { p.bytes.Store(0); p.requests.Store(0) }
-func (p *counted) close() { _ = p.srv.Close() }
-
-type countingBody struct {
-	rc io.ReadCloser
-	n  *atomic.Int64
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	b.n.Add(int64(n))
-	return n, err
-}
-
-func (b *countingBody) Close() error { return b.rc.Close() }
 
 // pushRelease pushes the fleet BuildKit fixtures, merges them into
 // staging/fleet:v1 with pkg/index, signs the index and both platforms in

@@ -2,7 +2,7 @@
 // images with a loop of `cosign sign --key` over the same images, on the
 // same registry, both writing Sigstore bundle referrers.
 //
-//	go run ./bench/sign [-n 100] [-registry fallback|api] [-modes index[,recursive]]
+//	go run ./bench/sign [-n 100] [-registry fallback|api] [-seal-runs 3] [-modes index[,recursive]]
 //
 // Setup (not timed): one in-process registry on 127.0.0.1 behind a counting
 // reverse proxy; for each tool and mode, n two-platform images (BuildKit's
@@ -13,7 +13,7 @@
 //
 // Measured, every tool as its own process (seal built from this tree, the
 // pinned cosign v3.1.3), each image by digest: `seal sign --key K IMAGE…`
-// once, against `cosign sign --key K --tlog-upload=false --yes IMAGE` once
+// once (the median of -seal-runs runs, each on fresh images), against `cosign sign --key K --tlog-upload=false --yes IMAGE` once
 // per image; in mode "index" the index is signed, in mode "recursive"
 // (--recursive for both tools) the index and both platform manifests. Then
 // every manifest that should be signed is checked to have a bundle
@@ -28,6 +28,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -44,10 +45,11 @@ const password = "bench-password"
 func main() {
 	n := flag.Int("n", 100, "images in the release")
 	kind := flag.String("registry", string(benchenv.Fallback), "registry kind: fallback (CNCF Distribution, no referrers API) or api (go-containerregistry's, referrers API)")
+	sealRuns := flag.Int("seal-runs", 3, "runs of seal sign, each on fresh images (median shown); the cosign loop runs once")
 	modes := flag.String("modes", "index", "comma-separated: index (sign the index) and/or recursive (the index and its platform manifests; cosign takes ~3.5 s per image there)")
 	flag.Parse()
 	log.SetFlags(0)
-	if *n < 1 || (*kind != string(benchenv.Fallback) && *kind != string(benchenv.API)) {
+	if *n < 1 || *sealRuns < 1 || (*kind != string(benchenv.Fallback) && *kind != string(benchenv.API)) {
 		log.Fatal("bench/sign: bad flags")
 	}
 	var ms []string
@@ -57,7 +59,7 @@ func main() {
 		}
 		ms = append(ms, m)
 	}
-	if err := bench(*n, benchenv.Kind(*kind), ms); err != nil {
+	if err := bench(*n, benchenv.Kind(*kind), ms, *sealRuns); err != nil {
 		log.Fatalf("bench/sign: %v", err)
 	}
 }
@@ -71,7 +73,7 @@ type row struct {
 	processes int
 }
 
-func bench(n int, kind benchenv.Kind, modes []string) error {
+func bench(n int, kind benchenv.Kind, modes []string, sealRuns int) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "seal-bench-sign-")
 	if err != nil {
@@ -117,10 +119,11 @@ func bench(n int, kind benchenv.Kind, modes []string) error {
 
 	type tool struct {
 		name string
+		runs int
 		run  func(images []benchenv.Image, recursive bool) error
 	}
 	tools := []tool{
-		{"seal sign --key, one call", func(images []benchenv.Image, recursive bool) error {
+		{"seal sign --key, one call", sealRuns, func(images []benchenv.Image, recursive bool) error {
 			args := []string{"sign", "--key", keyPath}
 			if recursive {
 				args = append(args, "--recursive")
@@ -130,7 +133,7 @@ func bench(n int, kind benchenv.Kind, modes []string) error {
 			}
 			return run(benchenv.ToolCmd(seal, home, []string{"SEAL_PASSWORD=" + password}, args...))
 		}},
-		{"cosign sign --key --tlog-upload=false, loop", func(images []benchenv.Image, recursive bool) error {
+		{"cosign sign --key --tlog-upload=false, loop", 1, func(images []benchenv.Image, recursive bool) error {
 			for _, im := range images {
 				args := []string{"sign", "--key", keyPath, "--use-signing-config=false", "--tlog-upload=false",
 					"--yes", "--allow-insecure-registry"}
@@ -145,19 +148,21 @@ func bench(n int, kind benchenv.Kind, modes []string) error {
 		}},
 	}
 
-	// Every tool and mode gets its own n images; pushed before anything is
-	// timed.
+	// Every run of every tool and mode gets its own n images, pushed before
+	// anything is timed.
 	setup := time.Now()
 	images := map[string][]benchenv.Image{}
 	for _, mode := range modes {
-		for ti := range tools {
-			key := fmt.Sprint(mode, ti)
-			if images[key], err = benchenv.PushImages(ctx, c, proxy.Host, fmt.Sprintf("t%d-%s/app%%03d", ti, mode), n); err != nil {
-				return err
+		for ti, tl := range tools {
+			for run := range tl.runs {
+				key := fmt.Sprint(mode, ti, run)
+				if images[key], err = benchenv.PushImages(ctx, c, proxy.Host, fmt.Sprintf("t%d-%s-%d/app%%03d", ti, mode, run), n); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	fmt.Printf("%d two-platform images per tool and mode in %s (%s), pushed in %v\n", n, proxy.Host, kind.Name(), time.Since(setup).Round(time.Millisecond))
+	fmt.Printf("%d two-platform images per tool, run and mode in %s (%s), pushed in %v\n", n, proxy.Host, kind.Name(), time.Since(setup).Round(time.Millisecond))
 	fmt.Printf("load average before the runs: %s\n\n", benchenv.LoadAverage())
 
 	for _, mode := range modes {
@@ -168,23 +173,35 @@ func bench(n int, kind benchenv.Kind, modes []string) error {
 			perImage, what = 3, "the index and both platform manifests of each image (--recursive)"
 		}
 		var rows []row
+		var times []string
 		for ti, tl := range tools {
-			imgs := images[fmt.Sprint(mode, ti)]
-			proxy.Reset()
-			start := time.Now()
-			if err := tl.run(imgs, recursive); err != nil {
-				return fmt.Errorf("%s: %w", tl.name, err)
+			var runs []row
+			for run := range tl.runs {
+				imgs := images[fmt.Sprint(mode, ti, run)]
+				proxy.Reset()
+				start := time.Now()
+				if err := tl.run(imgs, recursive); err != nil {
+					return fmt.Errorf("%s: %w", tl.name, err)
+				}
+				r := row{tool: tl.name, took: time.Since(start), requests: proxy.Requests(), bytes: proxy.Bytes(), processes: 1, log: proxy.Log()}
+				if ti > 0 {
+					r.processes = n
+				}
+				runs = append(runs, r)
+				if err := checkSigned(ctx, c, imgs, recursive); err != nil {
+					return fmt.Errorf("%s: %w", tl.name, err)
+				}
 			}
-			r := row{tool: tl.name, took: time.Since(start), requests: proxy.Requests(), bytes: proxy.Bytes(), processes: 1, log: proxy.Log()}
-			if ti > 0 {
-				r.processes = n
+			var ts []string
+			for _, r := range runs {
+				ts = append(ts, r.took.Round(time.Millisecond).String())
 			}
-			rows = append(rows, r)
-			if err := checkSigned(ctx, c, imgs, recursive); err != nil {
-				return fmt.Errorf("%s: %w", tl.name, err)
-			}
+			times = append(times, strings.Join(ts, ", "))
+			sort.Slice(runs, func(i, j int) bool { return runs[i].took < runs[j].took })
+			rows = append(rows, runs[len(runs)/2])
 		}
-		fmt.Printf("signing %s: %d signatures per tool\n", what, perImage*n)
+		fmt.Printf("signing %s: %d signatures per tool and run; seal: median of %d runs (%s); cosign: one run\n",
+			what, perImage*n, sealRuns, times[0])
 		t := benchenv.NewTable(os.Stdout, "tool", "processes", "total time", "per image", "requests/image", "bytes/image", "x seal time")
 		for _, r := range rows {
 			t.Row(r.tool, fmt.Sprint(r.processes), r.took.Round(time.Millisecond).String(),

@@ -491,8 +491,8 @@ func tamperStatement(t *testing.T, root, fixture string) {
 
 // `seal download`: BuildKit's unsigned provenance marked signed:false in
 // json; cosign-made attestations (bundle and .att) read back; a platform
-// the image lacks is exit 2 naming those it has, with nothing on stdout;
-// --policy is refused until verification can return statements.
+// the image lacks is exit 2 naming those it has, with nothing on stdout
+// (download_test.go tests --policy).
 func TestDownloadCLI(t *testing.T) {
 	prefix, priv := cliKey(t)
 	r := testenv.GGCR(t)
@@ -564,7 +564,8 @@ func TestDownloadCLI(t *testing.T) {
 		wants []string
 	}{
 		{"platform the image lacks", []string{"provenance", "--platform", "linux/arm/v7", image}, []string{"no platform linux/arm/v7 (it has linux/amd64, linux/arm64)"}},
-		{"policy", []string{"provenance", "--policy", "policy.yaml", image}, []string{"--policy", "not supported"}},
+		{"policy file missing", []string{"provenance", "--policy", filepath.Join(t.TempDir(), "nope.yaml"), image}, []string{"nope.yaml"}},
+		{"trusted root without a policy", []string{"provenance", "--trusted-root", "root.json", image}, []string{"--trusted-root is for --policy"}},
 		{"bad kind", []string{"sboms", image}, []string{`"sboms"`}},
 		{"kind and predicate type disagree", []string{"sbom", "--predicate-type", "slsaprovenance1", image}, []string{"not a sbom type"}},
 		{"no such image", []string{"provenance", r.Ref("example/fleet:v9")}, []string{"not found"}},

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -72,13 +74,58 @@ type DownloadOptions struct {
 	// come first, then each platform manifest's.
 	Platforms   []string
 	Concurrency int // DefaultConcurrency when < 1
+
+	// Gate, when set, verifies the image first (see Gate); its error, for
+	// an image that does not pass, is Download's and nothing is read.
+	// Download then returns only the attestations the verdict rests on (each
+	// required attestation's signed artifact that counted) of the kind asked
+	// for, read back by digest: never BuildKit's unsigned statements, nor a
+	// signed attestation that did not verify or that the verdict did not
+	// need. A kind the rule does not require, or a platform asked for with
+	// nothing of the kind verified on it, is a verification error (exit 1).
+	Gate Gate
+}
+
+// Gate verifies ref, resolving it once, and returns the verdict of an image
+// that passed, or the error of one that did not. pkg/verify is the engine
+// (the CLI adapts verify.Verifier.Verify); this package depends only on
+// what the verdict says.
+type Gate func(ctx context.Context, ref name.Reference) (*Verdict, error)
+
+// Verdict is what a passing verification rests on, as Download needs it.
+type Verdict struct {
+	// Digest is the manifest digest ref resolved to: what was verified.
+	Digest string
+	// Rule is the policy rule the image passed under; empty when none
+	// matched (and the policy let it pass).
+	Rule string
+	// Attestations are the rule's required attestations, one per manifest
+	// that needed it (verify.Result.Attestations).
+	Attestations []VerifiedAttestation
+}
+
+// VerifiedAttestation is one required attestation of a verdict; Manifest,
+// Digest and Tag locate the signed artifact that counted
+// (verify.AttestationSource), empty when none did.
+type VerifiedAttestation struct {
+	PredicateType string
+	Platform      string
+	Verified      bool
+	Identity      string
+	Issuer        string
+	Format        string // SourceBundle or SourceLegacy
+	Manifest      string // the manifest digest it is attached to and about
+	Digest        string // the referrer manifest's (bundle) or the `.att` layer's (legacy)
+	Tag           string // the `.att` tag (legacy)
 }
 
 // Downloaded is what Download found for one image.
 type Downloaded struct {
-	Image        string  `json:"image"`
-	Reference    string  `json:"reference"` // repository@digest the image resolved to
-	Digest       string  `json:"digest"`
+	Image     string `json:"image"`
+	Reference string `json:"reference"` // repository@digest the image resolved to
+	Digest    string `json:"digest"`
+	// Rule is the policy rule the image passed under (with a Gate).
+	Rule         string  `json:"rule,omitempty"`
 	Attestations []Found `json:"attestations"`
 }
 
@@ -92,9 +139,15 @@ type Found struct {
 	Subject       string `json:"subject"`
 	Platform      string `json:"platform,omitempty"`
 	PredicateType string `json:"predicateType"`
-	// Signed is true when a source carries a signature. Nobody checked
-	// whose: Download does not verify (see `seal verify`).
-	Signed    bool            `json:"signed"`
+	// Signed is true when a source carries a signature. Without a Gate
+	// nobody checked whose: Download itself does not verify.
+	Signed bool `json:"signed"`
+	// Verified is set with a Gate: the statement is one the verdict rests
+	// on, signed by Identity (Issuer for a certificate), and Sources lists
+	// only the artifacts that counted.
+	Verified  bool            `json:"verified,omitempty"`
+	Identity  string          `json:"identity,omitempty"`
+	Issuer    string          `json:"issuer,omitempty"`
 	Sources   []Source        `json:"sources"`
 	Predicate json.RawMessage `json:"predicate"`
 }
@@ -118,13 +171,14 @@ type Source struct {
 // Anything of the kind asked for that cannot be read intact — a referrer,
 // bundle or layer that does not match its digest, a statement about
 // another manifest, an annotation that lies about the predicate type — is
-// an error, as is finding nothing.
+// an error, as is finding nothing. With opts.Gate, only what the
+// verification counted is read and returned (see DownloadOptions.Gate).
 func Download(ctx context.Context, c *oci.Client, img string, opts DownloadOptions) (*Downloaded, error) {
 	kind, err := ParseKind(string(opts.Kind))
 	if err != nil {
 		return nil, err
 	}
-	accept := kind.accepts
+	accept, what := kind.accepts, string(kind)
 	if opts.PredicateType != "" {
 		pt, err := attestation.PredicateTypeFor(opts.PredicateType)
 		if err != nil {
@@ -133,7 +187,7 @@ func Download(ctx context.Context, c *oci.Client, img string, opts DownloadOptio
 		if !kind.accepts(pt) {
 			return nil, fault.Inputf("--predicate-type %s is not a %s type", pt, kind)
 		}
-		accept = func(s string) bool { return s == pt }
+		accept, what = func(s string) bool { return s == pt }, pt
 	}
 	wants, err := parsePlatforms(opts.Platforms)
 	if err != nil {
@@ -143,7 +197,23 @@ func Download(ctx context.Context, c *oci.Client, img string, opts DownloadOptio
 	if err != nil {
 		return nil, err
 	}
-	im, err := describe(ctx, c, img, refs[0])
+	ref := refs[0]
+	var only *counted
+	if opts.Gate != nil {
+		verdict, err := opts.Gate(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		h, err := v1.NewHash(verdict.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("verify %s: %w", ref, err)
+		}
+		// The gate resolved the reference; everything after reads the
+		// digest it verified, never the tag again.
+		ref = ref.Context().Digest(h.String())
+		only = countedOf(verdict, accept)
+	}
+	im, err := describe(ctx, c, img, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -161,26 +231,41 @@ func Download(ctx context.Context, c *oci.Client, img string, opts DownloadOptio
 		}
 	}
 
+	if only != nil {
+		if err := only.covers(subjects, len(wants) > 0, what); err != nil {
+			return nil, fmt.Errorf("download %s: %w", im.digest(), err)
+		}
+	}
+
 	found := make([][]Found, len(subjects))
 	errs := make([]error, len(subjects))
 	if opts.Concurrency < 1 {
 		opts.Concurrency = DefaultConcurrency
 	}
 	pool(ctx, opts.Concurrency, len(subjects), func(ctx context.Context, i int) {
-		found[i], errs[i] = attached(ctx, c, subjects[i], accept)
+		if only != nil && len(only.on[subjects[i].desc.Digest.String()]) == 0 {
+			return // nothing verified on it: nothing of it is read
+		}
+		found[i], errs[i] = attached(ctx, c, subjects[i], accept, only)
 	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("download %s: %w", im.digest(), err)
 	}
+	if only != nil {
+		for i, s := range subjects {
+			if err := only.readBack(s, found[i]); err != nil {
+				return nil, fmt.Errorf("download %s: %w", im.digest(), err)
+			}
+		}
+	}
 	out := &Downloaded{Image: img, Reference: im.digest().String(), Digest: im.top.Digest.String(), Attestations: []Found{}}
+	if only != nil {
+		out.Rule = only.rule
+	}
 	for _, fs := range found {
 		out.Attestations = append(out.Attestations, fs...)
 	}
 	if len(out.Attestations) == 0 {
-		what := string(kind)
-		if opts.PredicateType != "" {
-			what = opts.PredicateType
-		}
 		where := "the image"
 		if len(wants) > 0 {
 			where = platformList(subjects)
@@ -200,20 +285,22 @@ type copyOf struct {
 
 // attached reads what is attached to s (bundle referrers, `.att`) and what
 // the index holds for it (BuildKit), signed sources first, and merges
-// copies of the same statement.
-func attached(ctx context.Context, c *oci.Client, s subject, accept func(string) bool) ([]Found, error) {
+// copies of the same statement. With only, it reads nothing but the
+// artifacts only holds for s (so never BuildKit's), each found by digest
+// before anything of it is fetched.
+func attached(ctx context.Context, c *oci.Client, s subject, accept func(string) bool, only *counted) ([]Found, error) {
 	var copies []copyOf
-	b, err := bundles(ctx, c, s, accept)
+	b, err := bundles(ctx, c, s, accept, only)
 	if err != nil {
 		return nil, err
 	}
 	copies = append(copies, b...)
-	l, err := legacyAtt(ctx, c, s, accept)
+	l, err := legacyAtt(ctx, c, s, accept, only)
 	if err != nil {
 		return nil, err
 	}
 	copies = append(copies, l...)
-	if s.node != nil && len(s.node.Attestations) > 0 {
+	if only == nil && s.node != nil && len(s.node.Attestations) > 0 {
 		stmts, err := buildKitStatements(ctx, c, s)
 		if err != nil {
 			return nil, err
@@ -245,10 +332,20 @@ func attached(ctx context.Context, c *oci.Client, s subject, accept func(string)
 			continue
 		}
 		byKey[key] = len(out)
-		out = append(out, Found{
+		f := Found{
 			Subject: s.desc.Digest.String(), Platform: s.platform, PredicateType: st.PredicateType,
 			Signed: cp.source.Signed, Sources: []Source{cp.source}, Predicate: pred,
-		})
+		}
+		if only != nil {
+			// The statement read back must be of the type the verification
+			// counted it as: the digest pins the content, this pins the reading.
+			row := only.row(s.desc.Digest, cp.source)
+			if row == nil || row.PredicateType != st.PredicateType {
+				return nil, fault.Verificationf("%s %s read back is not the %s attestation verified", cp.source.Format, cp.source.Digest, s.platformName())
+			}
+			f.Verified, f.Identity, f.Issuer = true, row.Identity, row.Issuer
+		}
+		out = append(out, f)
 	}
 	return out, nil
 }
@@ -281,8 +378,8 @@ func predicateKey(st *attestation.Statement) ([32]byte, json.RawMessage, error) 
 }
 
 // bundles reads the Sigstore bundle referrers of s whose predicate type
-// accept takes.
-func bundles(ctx context.Context, c *oci.Client, s subject, accept func(string) bool) ([]copyOf, error) {
+// accept takes (and, with only, that only holds).
+func bundles(ctx context.Context, c *oci.Client, s subject, accept func(string) bool, only *counted) ([]copyOf, error) {
 	refs, err := c.Referrers(ctx, s.digest)
 	if err != nil {
 		return nil, err
@@ -290,6 +387,9 @@ func bundles(ctx context.Context, c *oci.Client, s subject, accept func(string) 
 	repo := s.digest.Context()
 	var out []copyOf
 	for _, d := range refs {
+		if only != nil && only.row(s.desc.Digest, Source{Format: SourceBundle, Digest: d.Digest.String()}) == nil {
+			continue
+		}
 		if skipReferrer(d, accept) {
 			continue
 		}
@@ -376,8 +476,11 @@ func isBundleType(mt string) bool {
 }
 
 // legacyAtt reads the layers of s's cosign `.att` tag whose predicate type
-// accept takes.
-func legacyAtt(ctx context.Context, c *oci.Client, s subject, accept func(string) bool) ([]copyOf, error) {
+// accept takes (and, with only, that only holds).
+func legacyAtt(ctx context.Context, c *oci.Client, s subject, accept func(string) bool, only *counted) ([]copyOf, error) {
+	if only != nil && !only.hasFormat(s.desc.Digest, SourceLegacy) {
+		return nil, nil
+	}
 	tag, err := oci.LegacyTag(s.digest, "."+string(signing.LegacyAttestation))
 	if err != nil {
 		return nil, err
@@ -395,6 +498,9 @@ func legacyAtt(ctx context.Context, c *oci.Client, s subject, accept func(string
 	}
 	var out []copyOf
 	for _, l := range layers {
+		if only != nil && only.row(s.desc.Digest, Source{Format: SourceLegacy, Digest: l.Digest.String(), Tag: tag.String()}) == nil {
+			continue
+		}
 		if !accept(l.Annotations[signing.AnnotationAttPredicateType]) {
 			continue
 		}
@@ -421,4 +527,117 @@ func legacyAtt(ctx context.Context, c *oci.Client, s subject, accept func(string
 		out = append(out, copyOf{st, Source{Format: SourceLegacy, Signed: true, Digest: l.Digest.String(), Tag: tag.String()}})
 	}
 	return out, nil
+}
+
+// platformName names s in messages.
+func (s subject) platformName() string {
+	if s.platform == "" {
+		return "the image"
+	}
+	return s.platform
+}
+
+// counted is what a verification's verdict rests on, of the kind asked
+// for: the signed artifact that met each required attestation, by the
+// manifest it is about.
+type counted struct {
+	rule string
+	rows []VerifiedAttestation            // every required attestation, for messages
+	on   map[string][]VerifiedAttestation // manifest digest -> verified rows of the kind
+}
+
+func countedOf(v *Verdict, accept func(string) bool) *counted {
+	c := &counted{rule: v.Rule, rows: v.Attestations, on: map[string][]VerifiedAttestation{}}
+	for _, a := range v.Attestations {
+		if a.Verified && a.Manifest != "" && a.Digest != "" && accept(a.PredicateType) {
+			c.on[a.Manifest] = append(c.on[a.Manifest], a)
+		}
+	}
+	return c
+}
+
+// row is the verified attestation of manifest d that src is the counted
+// artifact of, or nil.
+func (c *counted) row(d v1.Hash, src Source) *VerifiedAttestation {
+	rows := c.on[d.String()]
+	for i, a := range rows {
+		if a.Format == src.Format && a.Digest == src.Digest && (src.Format != SourceLegacy || a.Tag == src.Tag) {
+			return &rows[i]
+		}
+	}
+	return nil
+}
+
+func (c *counted) hasFormat(d v1.Hash, format string) bool {
+	for _, a := range c.on[d.String()] {
+		if a.Format == format {
+			return true
+		}
+	}
+	return false
+}
+
+// covers checks that something of the kind was verified at all and, when
+// platforms were asked for, on each of them: a platform whose attestation
+// did not verify (or was not required) is refused, not left out.
+func (c *counted) covers(subjects []subject, platformsAsked bool, what string) error {
+	if len(c.on) == 0 {
+		if c.rule == "" {
+			return fault.Verificationf("no policy rule matches the image, so no %s attestation was verified", what)
+		}
+		var types []string
+		for _, a := range c.rows {
+			if !slices.Contains(types, a.PredicateType) {
+				types = append(types, a.PredicateType)
+			}
+		}
+		if len(types) == 0 {
+			return fault.Verificationf("policy rule %q requires no attestations, so no %s attestation was verified", c.rule, what)
+		}
+		return fault.Verificationf("policy rule %q requires no %s attestation, so none was verified (it requires %s)", c.rule, what, strings.Join(types, ", "))
+	}
+	if !platformsAsked {
+		return nil
+	}
+	var missing []string
+	for _, s := range subjects {
+		if len(c.on[s.desc.Digest.String()]) == 0 {
+			missing = append(missing, s.platformName())
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	var where []string
+	for _, rows := range c.on {
+		for _, a := range rows {
+			w := a.Platform
+			if w == "" {
+				w = "the image"
+			}
+			if !slices.Contains(where, w) {
+				where = append(where, w)
+			}
+		}
+	}
+	slices.Sort(where)
+	return fault.Verificationf("no verified %s attestation for %s (policy rule %q: verified for %s only)", what, strings.Join(missing, ", "), c.rule, strings.Join(where, ", "))
+}
+
+// readBack checks that every artifact counted on s was read back.
+func (c *counted) readBack(s subject, found []Found) error {
+	for _, a := range c.on[s.desc.Digest.String()] {
+		ok := false
+		for _, f := range found {
+			for _, src := range f.Sources {
+				if src.Format == a.Format && src.Digest == a.Digest {
+					ok = true
+				}
+			}
+		}
+		if !ok {
+			return fault.Verificationf("the %s attestation verified for %s (%s %s) cannot be read back: it changed after verification", a.PredicateType, s.platformName(), a.Format, a.Digest)
+		}
+	}
+	return nil
 }

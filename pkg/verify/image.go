@@ -444,6 +444,10 @@ func (r *run) attestationOn(ctx context.Context, att *policy.Attestation, t targ
 				row.Verified = true
 				row.Identity, row.Issuer = who.identity()
 				row.Format = e.format
+				row.Source = &AttestationSource{Manifest: t.digest.String(), Digest: e.digest.String()}
+				if e.format == "legacy" {
+					row.Source.Tag = e.source
+				}
 				row.Reason = ""
 				row.e = e
 				return row, true, nil

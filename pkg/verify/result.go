@@ -79,7 +79,25 @@ type Attestation struct {
 	// Format is "bundle" or "legacy" (cosign's .att tag) for the
 	// attestation that counted.
 	Format string `json:"format,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	// Source is the signed artifact that counted, so that a reader of the
+	// result (`seal download --policy`) can return exactly what was
+	// verified; nil when none did.
+	Source *AttestationSource `json:"source,omitempty"`
+	Reason string             `json:"reason,omitempty"`
+}
+
+// AttestationSource locates the signed artifact a required attestation was
+// met by. Every field is a digest (or a tag derived from one), so what is
+// fetched by it later is what was verified.
+type AttestationSource struct {
+	// Manifest is the digest of the manifest the attestation is attached to
+	// and about: the image, or one of its platform manifests.
+	Manifest string `json:"manifest"`
+	// Digest is the referrer manifest's digest (format bundle) or the `.att`
+	// layer's (format legacy).
+	Digest string `json:"digest"`
+	// Tag is cosign's `.att` tag the layer was found in (format legacy).
+	Tag string `json:"tag,omitempty"`
 }
 
 // input is a signed artifact a verdict rests on.

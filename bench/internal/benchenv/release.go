@@ -20,6 +20,27 @@ type Image struct {
 	Tag       name.Tag    // REPO:v1
 	Index     name.Digest // REPO@sha256:… of the index
 	Platforms []v1.Hash   // the platform manifests (linux/amd64, linux/arm64)
+	// Attestations are BuildKit's attestation manifests, one per platform.
+	Attestations []v1.Hash
+}
+
+// Roles names the manifests of images by digest: "index", "platform
+// manifest", "BuildKit attestation manifest".
+func Roles(images []Image) map[v1.Hash]string {
+	m := map[v1.Hash]string{}
+	for _, im := range images {
+		h, err := v1.NewHash(im.Index.DigestStr())
+		if err == nil {
+			m[h] = "index"
+		}
+		for _, p := range im.Platforms {
+			m[p] = "platform manifest"
+		}
+		for _, a := range im.Attestations {
+			m[a] = "BuildKit attestation manifest"
+		}
+	}
+	return m
 }
 
 var platforms = []v1.Platform{
@@ -93,8 +114,11 @@ func pushImage(ctx context.Context, c *oci.Client, host, repo string, i int) (Im
 	}
 	img := Image{Tag: tag, Index: tag.Context().Digest(created.Digest.String())}
 	for _, e := range created.Manifests {
-		if e.Kind == index.KindImage {
+		switch e.Kind {
+		case index.KindImage:
 			img.Platforms = append(img.Platforms, e.Digest)
+		case index.KindAttestation:
+			img.Attestations = append(img.Attestations, e.Digest)
 		}
 	}
 	if len(img.Platforms) != len(platforms) {

@@ -109,19 +109,13 @@ input pushes nothing.`,
 			}); rerr != nil {
 				return rerr
 			}
-			if err == nil {
-				return nil
-			}
-			failed := 0
+			var errs []string
 			for _, r := range results {
 				if r.Error != "" {
-					failed++
-					if out == "text" {
-						fmt.Fprintf(g.Stderr, "seal: %s\n", strings.Join(strings.Fields(r.Error), " "))
-					}
+					errs = append(errs, r.Error)
 				}
 			}
-			return fault.Wrap(fault.KindOf(err), fmt.Errorf("%d of %d attestations failed", failed, len(results)))
+			return finishBatch(g, out, errs, len(results), "attestations", err)
 		},
 	}
 	sf.add(cmd)

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -36,4 +38,19 @@ func checkOutput(format string) error {
 		return fault.Inputf("--output %q: want text or json", format)
 	}
 	return nil
+}
+
+// finishBatch ends a batch command whose results are already rendered: with
+// text output each failure also goes to stderr as one line (json carries them
+// in the document), and the command fails with the batch's kind of error.
+func finishBatch(g *Globals, format string, errs []string, total int, noun string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if format == "text" {
+		for _, e := range errs {
+			fmt.Fprintf(g.Stderr, "seal: %s\n", strings.Join(strings.Fields(e), " "))
+		}
+	}
+	return fault.Wrap(fault.KindOf(err), fmt.Errorf("%d of %d %s failed", len(errs), total, noun))
 }

@@ -147,19 +147,13 @@ a Rekor entry; services by flag or --signing-config, default the public-good ins
 			}); rerr != nil {
 				return rerr
 			}
-			if err == nil {
-				return nil
-			}
-			failed := 0
+			var errs []string
 			for _, r := range results {
 				if r.Error != "" {
-					failed++
-					if out == "text" {
-						fmt.Fprintf(g.Stderr, "seal: %s\n", strings.Join(strings.Fields(r.Error), " "))
-					}
+					errs = append(errs, r.Error)
 				}
 			}
-			return fault.Wrap(fault.KindOf(err), fmt.Errorf("%d of %d signatures failed", failed, len(results)))
+			return finishBatch(g, out, errs, len(results), "signatures", err)
 		},
 	}
 	sf.add(cmd)

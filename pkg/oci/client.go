@@ -157,7 +157,7 @@ func NewClient(opts ...Option) *Client {
 	for _, h := range o.insecure {
 		c.insecure[strings.ToLower(h)] = true
 	}
-	c.rt = &retryTransport{inner: &schemeGuard{inner: o.transport, plain: c.plainHTTP}, retry: o.retry}
+	c.rt = &pingCache{plain: c.plainHTTP, inner: &retryTransport{inner: &schemeGuard{inner: o.transport, plain: c.plainHTTP}, retry: o.retry}}
 	return c
 }
 

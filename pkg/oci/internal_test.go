@@ -1,9 +1,11 @@
 package oci
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -71,6 +73,8 @@ func TestRetryable(t *testing.T) {
 		{status: 404},
 		{err: io.EOF, want: true},
 		{err: fmt.Errorf("read: %w", syscall.ECONNRESET), want: true},
+		{err: &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}, want: true},
+		{err: context.Canceled},
 		{err: errors.New("x509: certificate signed by unknown authority")},
 	} {
 		var resp *http.Response

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"syscall"
@@ -145,7 +146,10 @@ func transientNetError(err error) bool {
 	}
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED)
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) ||
+		// A connection the server dropped while we were still streaming an
+		// upload body surfaces as a write on a closed connection.
+		errors.Is(err, net.ErrClosed)
 }
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP date.

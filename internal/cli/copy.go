@@ -71,18 +71,7 @@ be asked. When images fail for different reasons, 1 wins over 2, and 2 over 3.`,
 			opts := promote.Options{Concurrency: concurrency}
 			if policyFile != "" {
 				vf := verifyFlags{policy: policyFile, trustedRoot: trustedRoot}
-				pol, _, _, err := vf.loadPolicy()
-				if err != nil {
-					return err
-				}
-				for _, w := range pol.Warnings {
-					fmt.Fprintf(g.Stderr, "seal: warning: %s\n", w)
-				}
-				trusted, err := vf.trustedMaterial(cmd, pol)
-				if err != nil {
-					return err
-				}
-				v, err := verify.New(pol, trusted)
+				v, _, _, err := vf.verifier(g, cmd)
 				if err != nil {
 					return err
 				}

@@ -70,18 +70,7 @@ then adds "rule", and "verified", "identity", "issuer" to each attestation.`,
 			opts := attest.DownloadOptions{Kind: kind, PredicateType: predicateType, Platforms: platforms, Concurrency: concurrency}
 			if policyFile != "" {
 				vf := verifyFlags{policy: policyFile, trustedRoot: trustedRoot}
-				pol, _, _, err := vf.loadPolicy()
-				if err != nil {
-					return err
-				}
-				for _, w := range pol.Warnings {
-					fmt.Fprintf(g.Stderr, "seal: warning: %s\n", w)
-				}
-				trusted, err := vf.trustedMaterial(cmd, pol)
-				if err != nil {
-					return err
-				}
-				v, err := verify.New(pol, trusted)
+				v, _, _, err := vf.verifier(g, cmd)
 				if err != nil {
 					return err
 				}

@@ -102,14 +102,7 @@ func runVerify(cmd *cobra.Command, g *Globals, f *verifyFlags, args []string) er
 	if err != nil {
 		return err
 	}
-	pol, policyURI, policyDigest, err := f.loadPolicy()
-	if err != nil {
-		return err
-	}
-	for _, w := range pol.Warnings {
-		fmt.Fprintf(g.Stderr, "seal: warning: %s\n", w)
-	}
-	trusted, err := f.trustedMaterial(cmd, pol)
+	v, policyURI, policyDigest, err := f.verifier(g, cmd)
 	if err != nil {
 		return err
 	}
@@ -119,10 +112,6 @@ func runVerify(cmd *cobra.Command, g *Globals, f *verifyFlags, args []string) er
 		if refs[i], err = c.ParseReference(img); err != nil {
 			return err
 		}
-	}
-	v, err := verify.New(pol, trusted)
-	if err != nil {
-		return err
 	}
 	if f.vsaOut != "" {
 		if err := os.MkdirAll(f.vsaOut, 0o755); err != nil {
@@ -185,6 +174,29 @@ func imageList(g *Globals, args []string, from string) ([]string, error) {
 
 // loadPolicy reads --policy, or builds the one-rule policy of the key or
 // identity flags. It also says how a verification summary names the policy.
+// verifier builds the one verifier of a run from the flags: the policy (or
+// the one-rule policy of --key / --certificate-*), its warnings on stderr, and
+// the trusted material it needs. copy --policy and download --policy use it
+// too, so all three judge an image the same way.
+func (f *verifyFlags) verifier(g *Globals, cmd *cobra.Command) (*verify.Verifier, string, map[string]string, error) {
+	pol, policyURI, policyDigest, err := f.loadPolicy()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	for _, w := range pol.Warnings {
+		fmt.Fprintf(g.Stderr, "seal: warning: %s\n", w)
+	}
+	trusted, err := f.trustedMaterial(cmd, pol)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	v, err := verify.New(pol, trusted)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return v, policyURI, policyDigest, nil
+}
+
 func (f *verifyFlags) loadPolicy() (*policy.Policy, string, map[string]string, error) {
 	identityFlags := f.key != "" || f.identity != "" || f.identityRE != "" || f.issuer != "" || f.issuerRE != ""
 	if f.policy != "" {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/seal-dev/seal/internal/workpool"
 	"github.com/seal-dev/seal/pkg/attestation"
 	"github.com/seal-dev/seal/pkg/fault"
 	"github.com/seal-dev/seal/pkg/oci"
@@ -167,7 +168,7 @@ func plan(ctx context.Context, c *oci.Client, images []string, opts Options, eac
 	}
 	per := make([][]planned, len(refs))
 	errs := make([]error, len(refs))
-	pool(ctx, opts.Concurrency, len(refs), func(ctx context.Context, i int) {
+	workpool.Each(ctx, concurrency(opts.Concurrency), len(refs), func(ctx context.Context, i int) {
 		im, err := describe(ctx, c, images[i], refs[i])
 		if err != nil {
 			errs[i] = err
@@ -240,7 +241,7 @@ func write(ctx context.Context, c *oci.Client, plans []planned, opts Options, fo
 			}
 		}
 	}
-	pool(ctx, opts.Concurrency, len(jobs), func(ctx context.Context, j int) {
+	workpool.Each(ctx, concurrency(opts.Concurrency), len(jobs), func(ctx context.Context, j int) {
 		jb := jobs[j]
 		var (
 			where []string

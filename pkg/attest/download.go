@@ -14,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/seal-dev/seal/internal/workpool"
 	"github.com/seal-dev/seal/pkg/attestation"
 	"github.com/seal-dev/seal/pkg/fault"
 	"github.com/seal-dev/seal/pkg/index"
@@ -242,7 +243,7 @@ func Download(ctx context.Context, c *oci.Client, img string, opts DownloadOptio
 	if opts.Concurrency < 1 {
 		opts.Concurrency = DefaultConcurrency
 	}
-	pool(ctx, opts.Concurrency, len(subjects), func(ctx context.Context, i int) {
+	workpool.Each(ctx, concurrency(opts.Concurrency), len(subjects), func(ctx context.Context, i int) {
 		if only != nil && len(only.on[subjects[i].desc.Digest.String()]) == 0 {
 			return // nothing verified on it: nothing of it is read
 		}

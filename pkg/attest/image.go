@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -163,26 +162,10 @@ func parseRefs(c *oci.Client, images []string) ([]name.Reference, error) {
 	return refs, nil
 }
 
-// pool runs fn(0..n-1) on at most size goroutines; fn records its own
-// results and errors.
-func pool(ctx context.Context, size, n int, fn func(ctx context.Context, i int)) {
-	if size < 1 {
-		size = DefaultConcurrency
+// concurrency is n, or DefaultConcurrency when n < 1.
+func concurrency(n int) int {
+	if n < 1 {
+		return DefaultConcurrency
 	}
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(size, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				fn(ctx, i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	return n
 }

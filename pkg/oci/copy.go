@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/seal-dev/seal/internal/workpool"
 	"github.com/seal-dev/seal/pkg/fault"
 )
 
@@ -54,7 +54,7 @@ func (c *Client) copyTree(ctx context.Context, src name.Repository, h v1.Hash, d
 		if err != nil {
 			return v1.Descriptor{}, err
 		}
-		err = parallel(ctx, len(idx.Manifests), func(ctx context.Context, i int) error {
+		err = workpool.FirstError(ctx, copyConcurrency, len(idx.Manifests), func(ctx context.Context, i int) error {
 			child := idx.Manifests[i]
 			if !isManifestType(string(child.MediaType)) {
 				return fault.Inputf("index %s lists %s with media type %q", h, child.Digest, child.MediaType)
@@ -71,7 +71,7 @@ func (c *Client) copyTree(ctx context.Context, src name.Repository, h v1.Hash, d
 			return v1.Descriptor{}, err
 		}
 		blobs := append([]v1.Descriptor{im.Config}, im.Layers...)
-		err = parallel(ctx, len(blobs), func(ctx context.Context, i int) error {
+		err = workpool.FirstError(ctx, copyConcurrency, len(blobs), func(ctx context.Context, i int) error {
 			b := blobs[i]
 			if len(b.URLs) > 0 && !b.MediaType.IsDistributable() {
 				return nil // foreign layer: fetched from its URLs, not from registries
@@ -91,37 +91,4 @@ func (c *Client) copyTree(ctx context.Context, src name.Repository, h v1.Hash, d
 func isNotFound(err error) bool {
 	var se *statusError
 	return errors.As(err, &se) && se.notFound()
-}
-
-// parallel runs fn for 0..n-1, copyConcurrency at a time, and returns the
-// first error (cancelling the rest).
-func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, copyConcurrency)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for i := range n {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := fn(ctx, i); err != nil {
-				once.Do(func() { first = err; cancel() })
-			}
-		}()
-	}
-	wg.Wait()
-	if first == nil && ctx.Err() != nil {
-		return fault.Wrap(fault.Operational, context.Cause(ctx))
-	}
-	return first
 }

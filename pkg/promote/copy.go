@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/seal-dev/seal/internal/workpool"
 	"github.com/seal-dev/seal/pkg/fault"
 	"github.com/seal-dev/seal/pkg/oci"
 	"github.com/seal-dev/seal/pkg/signing"
@@ -226,7 +227,7 @@ func (k *copier) tree(ctx context.Context, d v1.Descriptor, m *oci.Manifest, pre
 			k.st.manifestsSkipped.Add(1)
 		}
 	}
-	err = parallel(ctx, len(idx.Manifests), func(ctx context.Context, i int) error {
+	err = workpool.FirstError(ctx, fanOut, len(idx.Manifests), func(ctx context.Context, i int) error {
 		return k.tree(ctx, idx.Manifests[i], nil, present, collect, depth+1)
 	})
 	if err != nil {
@@ -273,7 +274,7 @@ func (k *copier) contents(ctx context.Context, m *oci.Manifest, collect bool) er
 		if err != nil {
 			return err
 		}
-		return parallel(ctx, len(idx.Manifests), func(ctx context.Context, i int) error {
+		return workpool.FirstError(ctx, fanOut, len(idx.Manifests), func(ctx context.Context, i int) error {
 			return k.tree(ctx, idx.Manifests[i], nil, false, collect, 1)
 		})
 	}
@@ -282,7 +283,7 @@ func (k *copier) contents(ctx context.Context, m *oci.Manifest, collect bool) er
 		return err
 	}
 	blobs := append([]v1.Descriptor{im.Config}, im.Layers...)
-	return parallel(ctx, len(blobs), func(ctx context.Context, i int) error {
+	return workpool.FirstError(ctx, fanOut, len(blobs), func(ctx context.Context, i int) error {
 		return k.blob(ctx, blobs[i])
 	})
 }
@@ -333,7 +334,7 @@ func (k *copier) attachments(ctx context.Context, s v1.Hash) error {
 	if err != nil {
 		return err
 	}
-	return parallel(ctx, 1+len(att.Legacy), func(ctx context.Context, i int) error {
+	return workpool.FirstError(ctx, fanOut, 1+len(att.Legacy), func(ctx context.Context, i int) error {
 		if i == 0 {
 			return k.referrers(ctx, s, att.Referrers, 1)
 		}
@@ -359,7 +360,7 @@ func (k *copier) referrers(ctx context.Context, subject v1.Hash, refs []v1.Descr
 	for _, d := range have {
 		listed[d.Digest] = true
 	}
-	return parallel(ctx, len(refs), func(ctx context.Context, i int) error {
+	return workpool.FirstError(ctx, fanOut, len(refs), func(ctx context.Context, i int) error {
 		r := refs[i]
 		if listed[r.Digest] {
 			k.st.refsSkipped.Add(1)
@@ -451,7 +452,7 @@ func (k *copier) mergeLegacy(ctx context.Context, subject v1.Hash, l oci.Legacy,
 		return fault.Wrap(fault.Input, fmt.Errorf("merge %s: %w", l.Tag, err))
 	}
 	layers := make([]signing.LegacyLayer, len(descs))
-	err = parallel(ctx, len(descs), func(ctx context.Context, i int) error {
+	err = workpool.FirstError(ctx, fanOut, len(descs), func(ctx context.Context, i int) error {
 		d := descs[i]
 		data, err := k.c.BlobBytes(ctx, k.src, d, signing.MaxLegacyPayloadSize)
 		if err != nil {
@@ -479,42 +480,6 @@ func (k *copier) mergeLegacy(ctx context.Context, subject v1.Hash, l oci.Legacy,
 	k.st.manifestsCopied.Add(1)
 	k.st.legacyMerged.Add(1)
 	return nil
-}
-
-// parallel runs fn for 0..n-1, fanOut at a time, and returns the first error
-// (cancelling the rest).
-func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
-	if n == 1 {
-		return fn(ctx, 0)
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	sem := make(chan struct{}, fanOut)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for i := range n {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := fn(ctx, i); err != nil {
-				once.Do(func() { first = err; cancel(err) })
-			}
-		}()
-	}
-	wg.Wait()
-	if first == nil && ctx.Err() != nil {
-		return fault.Wrap(fault.Operational, context.Cause(ctx))
-	}
-	return first
 }
 
 // group runs jobs, at most n at a time, until the first error, which

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/seal-dev/seal/internal/workpool"
 	"github.com/seal-dev/seal/pkg/fault"
 	"github.com/seal-dev/seal/pkg/index"
 	"github.com/seal-dev/seal/pkg/oci"
@@ -126,7 +127,7 @@ func Sign(ctx context.Context, c *oci.Client, images []string, opts Options) ([]
 	// signature is written for anyone.
 	expanded := make([][]target, len(refs))
 	errs := make([]error, len(refs))
-	pool(ctx, opts.Concurrency, len(refs), func(ctx context.Context, i int) {
+	workpool.Each(ctx, opts.Concurrency, len(refs), func(ctx context.Context, i int) {
 		expanded[i], errs[i] = resolveTargets(ctx, c, images[i], refs[i], opts.Recursive)
 	})
 	if err := errors.Join(errs...); err != nil {
@@ -155,7 +156,7 @@ func Sign(ctx context.Context, c *oci.Client, images []string, opts Options) ([]
 	w := writer{c: c, opts: opts}
 	results := make([]Result, len(jobs))
 	jobErrs := make([]error, len(jobs))
-	pool(ctx, opts.Concurrency, len(jobs), func(ctx context.Context, i int) {
+	workpool.Each(ctx, opts.Concurrency, len(jobs), func(ctx context.Context, i int) {
 		j := jobs[i]
 		r := Result{
 			Image: j.t.image, Reference: j.t.digest.String(), Digest: j.t.desc.Digest.String(),
@@ -386,27 +387,6 @@ func pushBlobs(ctx context.Context, c *oci.Client, repo name.Repository, blobs [
 		}
 	}
 	return nil
-}
-
-// pool runs fn(0..n-1) on at most size goroutines. fn records its own
-// errors (after a cancellation, each remaining fn fails fast on ctx).
-func pool(ctx context.Context, size, n int, fn func(ctx context.Context, i int)) {
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(size, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				fn(ctx, i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

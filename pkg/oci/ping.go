@@ -18,8 +18,9 @@ type pingCache struct {
 	inner http.RoundTripper
 	plain func(hostport string) bool
 
-	mu   sync.Mutex
-	seen map[string]*cachedPing // by scheme://host
+	mu       sync.Mutex
+	seen     map[string]*cachedPing   // by scheme://host
+	inflight map[string]chan struct{} // pings under way, for the workers that ask meanwhile
 }
 
 type cachedPing struct {
@@ -38,9 +39,10 @@ func (p *pingCache) RoundTrip(req *http.Request) (*http.Response, error) {
 		return p.inner.RoundTrip(req)
 	}
 	key := req.URL.Scheme + "://" + req.URL.Host
-	p.mu.Lock()
-	c := p.seen[key]
-	p.mu.Unlock()
+	c, err := p.lookup(req, key)
+	if err != nil {
+		return nil, err
+	}
 	if c != nil {
 		if c.err != nil {
 			return nil, c.err
@@ -52,6 +54,7 @@ func (p *pingCache) RoundTrip(req *http.Request) (*http.Response, error) {
 			ContentLength: int64(len(c.body)), Request: req,
 		}, nil
 	}
+	defer p.done(key)
 	resp, err := p.inner.RoundTrip(req)
 	if err != nil {
 		if req.URL.Scheme == "https" && p.plain(req.URL.Host) && req.Context().Err() == nil {
@@ -73,6 +76,41 @@ func (p *pingCache) RoundTrip(req *http.Request) (*http.Response, error) {
 	p.remember(key, &cachedPing{status: resp.StatusCode, header: resp.Header.Clone(), body: body})
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
+}
+
+// lookup returns the remembered answer for key, waiting for a ping already
+// under way (the workers of a batch start together). With no answer it
+// returns nil, and the caller pings and must call done(key).
+func (p *pingCache) lookup(req *http.Request, key string) (*cachedPing, error) {
+	for {
+		p.mu.Lock()
+		if c := p.seen[key]; c != nil {
+			p.mu.Unlock()
+			return c, nil
+		}
+		wait, busy := p.inflight[key]
+		if !busy {
+			if p.inflight == nil {
+				p.inflight = map[string]chan struct{}{}
+			}
+			p.inflight[key] = make(chan struct{})
+			p.mu.Unlock()
+			return nil, nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-wait:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
+}
+
+func (p *pingCache) done(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	close(p.inflight[key])
+	delete(p.inflight, key)
 }
 
 func (p *pingCache) remember(key string, c *cachedPing) {

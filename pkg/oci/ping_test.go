@@ -2,6 +2,7 @@ package oci_test
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/seal-dev/seal/internal/testenv"
@@ -47,5 +48,30 @@ func TestPingCacheKeepsAuth(t *testing.T) {
 		if err := c.PushBlob(ctx, repo, d, data); err != nil {
 			t.Fatalf("push to %s after the first ping was cached: %v", repo, err)
 		}
+	}
+}
+
+// Workers that start together wait for the first ping instead of each sending one.
+func TestConcurrentPingsShareOne(t *testing.T) {
+	ctx := testCtx(t)
+	r := testenv.Distribution(t)
+	proxy := testenv.NewFaultProxy(t, "http://"+r.Host)
+	c := oci.NewClient()
+	data := []byte("together")
+	d := blobDesc("application/octet-stream", data)
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			repo := repoOf(t, c, fmt.Sprintf("%s/w%d", proxy.Host(), i))
+			if err := c.PushBlob(ctx, repo, d, data); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := proxy.Count("GET", "ping"); n != 1 {
+		t.Errorf("%d pings from 16 workers, want 1", n)
 	}
 }

@@ -77,32 +77,18 @@ type sample struct {
 
 func bench(runs int) error {
 	ctx := context.Background()
-	tmp, err := os.MkdirTemp("", "seal-bench-copy-")
+	ws, err := benchenv.Setup("copy", "regctl", "crane")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer ws.Close()
+	seal, home := ws.Seal, ws.Home
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		return err
 	}
-
-	seal, err := benchenv.BuildSeal(root, tmp)
-	if err != nil {
-		return err
-	}
-	regctl, err := testenv.InstallTool("regctl")
-	if err != nil {
-		return err
-	}
-	crane, err := testenv.InstallTool("crane")
-	if err != nil {
-		return err
-	}
-	home := filepath.Join(tmp, "home")
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return err
-	}
+	regctl := ws.Tools["regctl"]
+	crane := ws.Tools["crane"]
 	tools := []tool{
 		{"seal copy", func(s, d string) []string { return []string{"copy", s, d} }, seal},
 		{"regctl image copy --referrers", func(s, d string) []string {

@@ -35,7 +35,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/seal-dev/seal/bench/internal/benchenv"
-	"github.com/seal-dev/seal/internal/testenv"
 	"github.com/seal-dev/seal/pkg/oci"
 	"github.com/seal-dev/seal/pkg/signing"
 )
@@ -75,27 +74,13 @@ type row struct {
 
 func bench(n int, kind benchenv.Kind, modes []string, sealRuns int) error {
 	ctx := context.Background()
-	tmp, err := os.MkdirTemp("", "seal-bench-sign-")
+	ws, err := benchenv.Setup("sign", "cosign")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	repoRoot, err := testenv.RepoRoot()
-	if err != nil {
-		return err
-	}
-	seal, err := benchenv.BuildSeal(repoRoot, tmp)
-	if err != nil {
-		return err
-	}
-	cosign, err := testenv.InstallTool("cosign")
-	if err != nil {
-		return err
-	}
-	home := filepath.Join(tmp, "home")
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return err
-	}
+	defer ws.Close()
+	tmp, seal, home := ws.Dir, ws.Seal, ws.Home
+	cosign := ws.Tools["cosign"]
 	priv, _, err := signing.GenerateKeyPair([]byte(password))
 	if err != nil {
 		return err

@@ -50,7 +50,6 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/seal-dev/seal/bench/internal/benchenv"
-	"github.com/seal-dev/seal/internal/testenv"
 	"github.com/seal-dev/seal/pkg/attest"
 	"github.com/seal-dev/seal/pkg/oci"
 	"github.com/seal-dev/seal/pkg/signing"
@@ -85,27 +84,13 @@ type row struct {
 
 func bench(n int, kind benchenv.Kind, sealRuns int, attestations bool) error {
 	ctx := context.Background()
-	tmp, err := os.MkdirTemp("", "seal-bench-verify-")
+	ws, err := benchenv.Setup("verify", "cosign")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	repoRoot, err := testenv.RepoRoot()
-	if err != nil {
-		return err
-	}
-	seal, err := benchenv.BuildSeal(repoRoot, tmp)
-	if err != nil {
-		return err
-	}
-	cosign, err := testenv.InstallTool("cosign")
-	if err != nil {
-		return err
-	}
-	home := filepath.Join(tmp, "home")
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return err
-	}
+	defer ws.Close()
+	tmp, seal, home := ws.Dir, ws.Seal, ws.Home
+	cosign := ws.Tools["cosign"]
 
 	reg, stop, err := benchenv.StartRegistry(kind)
 	if err != nil {

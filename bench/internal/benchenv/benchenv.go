@@ -19,7 +19,51 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/seal-dev/seal/internal/registry"
+	"github.com/seal-dev/seal/internal/testenv"
 )
+
+// Workspace is what every harness starts from: a temporary directory, seal
+// built from this tree, the peer tools it compares with, and a private HOME
+// for them (so no one's Docker config or cosign cache takes part).
+type Workspace struct {
+	Dir   string
+	Seal  string
+	Home  string
+	Tools map[string]string // name → path, pinned in internal/testenv/tools.txt
+}
+
+// Setup makes a Workspace with the named peer tools installed.
+func Setup(name string, tools ...string) (*Workspace, error) {
+	dir, err := os.MkdirTemp("", "seal-bench-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	w := &Workspace{Dir: dir, Home: filepath.Join(dir, "home"), Tools: map[string]string{}}
+	if err := w.setup(tools); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *Workspace) setup(tools []string) error {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return err
+	}
+	if w.Seal, err = BuildSeal(root, w.Dir); err != nil {
+		return err
+	}
+	for _, t := range tools {
+		if w.Tools[t], err = testenv.InstallTool(t); err != nil {
+			return err
+		}
+	}
+	return os.MkdirAll(w.Home, 0o700)
+}
+
+// Close removes the workspace.
+func (w *Workspace) Close() { os.RemoveAll(w.Dir) }
 
 // BuildSeal builds ./cmd/seal of the module at root into dir and returns the
 // binary's path.

@@ -188,6 +188,22 @@ func bench(n int, kind benchenv.Kind, sealRuns int, attestations bool) error {
 	sort.Slice(sealRows, func(i, j int) bool { return sealRows[i].took < sealRows[j].took })
 	sealRow := sealRows[len(sealRows)/2]
 
+	// seal doing exactly what `cosign verify --key` does: the key's signature
+	// on each image, nothing else (a one-rule policy from the flags).
+	keyArgs := append([]string{"verify", "--key", pubPath, "--output", "json"}, tags...)
+	var keyRows []row
+	for range sealRuns {
+		proxy.Reset()
+		start := time.Now()
+		if _, err := runSealSignatures(seal, home, keyArgs, n); err != nil {
+			return err
+		}
+		keyRows = append(keyRows, row{tool: "seal verify --key (signature only), one call",
+			took: time.Since(start), requests: proxy.Requests(), bytes: proxy.Bytes(), calls: 1})
+	}
+	sort.Slice(keyRows, func(i, j int) bool { return keyRows[i].took < keyRows[j].took })
+	keyRow := keyRows[len(keyRows)/2]
+
 	// cosign: a loop.
 	proxy.Reset()
 	start = time.Now()
@@ -204,7 +220,7 @@ func bench(n int, kind benchenv.Kind, sealRuns int, attestations bool) error {
 		requests: proxy.Requests(), bytes: proxy.Bytes(), calls: n}
 	cosignLog := proxy.Log()
 
-	rows := []row{sealRow, cosignRow}
+	rows := []row{sealRow, keyRow, cosignRow}
 	if attestations {
 		proxy.Reset()
 		start := time.Now()
@@ -233,6 +249,8 @@ func bench(n int, kind benchenv.Kind, sealRuns int, attestations bool) error {
 			fmt.Sprintf("%.1f", r.took.Seconds()/sealRow.took.Seconds()))
 	}
 	t.Flush()
+	fmt.Printf("like for like: cosign verify --key loop / seal verify --key = %.1fx; both cosign loops / seal verify --policy = %s\n",
+		cosignRow.took.Seconds()/keyRow.took.Seconds(), likeForLike(rows, sealRow))
 	fmt.Printf("load average after the runs: %s\n\n", benchenv.LoadAverage())
 
 	report(os.Stdout, kind, n, sealLog, benchenv.Roles(images), "seal verify")
@@ -277,6 +295,44 @@ func runSeal(seal, home string, args []string, want int) (string, error) {
 		}
 	}
 	return stdout.String(), nil
+}
+
+// runSealSignatures runs seal verify --key and checks that all want images
+// passed with a verified signature.
+func runSealSignatures(seal, home string, args []string, want int) (string, error) {
+	cmd := benchenv.ToolCmd(seal, home, nil, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("seal %s: %v\n%s%s", strings.Join(args[:5], " "), err, stderr.Bytes(), truncate(stdout.String()))
+	}
+	var out struct {
+		Passed  bool            `json:"passed"`
+		Results []verify.Result `json:"results"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		return "", fmt.Errorf("seal verify json: %v", err)
+	}
+	if !out.Passed || len(out.Results) != want {
+		return "", fmt.Errorf("seal verify --key: passed %v, %d results, want %d", out.Passed, len(out.Results), want)
+	}
+	for _, r := range out.Results {
+		if len(r.Signatures) == 0 || !r.Signatures[0].Verified {
+			return "", fmt.Errorf("seal verify --key %s: no verified signature", r.Image)
+		}
+	}
+	return stdout.String(), nil
+}
+
+// likeForLike is the ratio of both cosign loops to seal verify --policy,
+// when the attestation loop ran.
+func likeForLike(rows []row, seal row) string {
+	for _, r := range rows {
+		if strings.HasPrefix(r.tool, "cosign: both loops") {
+			return fmt.Sprintf("%.1fx", r.took.Seconds()/seal.took.Seconds())
+		}
+	}
+	return "not run"
 }
 
 func runTool(bin, home string, args []string) (string, error) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -239,6 +240,11 @@ func TestLiarEndlessBlob(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || n != read || resp.ContentLength >= 0 {
 		t.Fatalf("read %d of the endless blob (%v), Content-Length %d", n, err, resp.ContentLength)
+	}
+	// The liar counts a write once it returns, which can be after the client
+	// has read its bytes: wait for the count to catch up.
+	for deadline := time.Now().Add(5 * time.Second); l.Served() < read && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
 	}
 	if l.Served() < read || l.Requests("GET blobs") != 1 {
 		t.Fatalf("served %d bytes, %d blob GETs", l.Served(), l.Requests("GET blobs"))

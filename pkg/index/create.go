@@ -3,7 +3,6 @@ package index
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -48,11 +47,8 @@ func Create(ctx context.Context, c *oci.Client, target name.Tag, sources []name.
 	gathered := make([]Source, len(sources))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(concurrency(opts.Concurrency))
-	var mu sync.Mutex
 	for i, ref := range sources {
-		mu.Lock()
 		repos[ref.String()] = ref.Context()
-		mu.Unlock()
 		g.Go(func() error {
 			desc, err := c.Resolve(gctx, ref)
 			if err != nil {

@@ -315,20 +315,27 @@ func (c *Client) pushReferrer(ctx context.Context, subject name.Digest, raw []by
 // addToFallback merges d into the fallback tag index.
 //
 // Writers of this Client take turns (a lock per tag), so they never lose each
-// other's entries. Writers elsewhere (other processes) can only be detected:
-// after writing, the index is read back, and read again after a pause longer
-// than the time a concurrent writer needs between its read and its write, so
-// that an index written by someone who had not seen d shows and d is merged
-// again.
+// other's entries. Writers elsewhere (other processes) can only be detected,
+// since registries offer no conditional tag write: after writing, the index
+// is read back, and read again after pauses longer than the time a
+// concurrent writer needs between its read and its write, so that an index
+// written by someone who had not seen d shows, and d is merged again. When
+// the read-back shows other writers at work, the confirmation lasts longer:
+// their stale writes can still land.
 func (c *Client) addToFallback(ctx context.Context, tag name.Tag, d v1.Descriptor) error {
 	mu := c.tagLock(tag.String())
 	mu.Lock()
 	defer mu.Unlock()
+	contended := false
 	for attempt := 1; attempt <= fallbackAttempts; attempt++ {
 		start := time.Now()
 		idx, err := c.fallbackIndex(ctx, tag)
 		if err != nil {
 			return err
+		}
+		known := map[v1.Hash]bool{d.Digest: true}
+		for _, e := range idx.Manifests {
+			known[e.Digest] = true
 		}
 		if !hasDigest(idx.Manifests, d.Digest) {
 			merged := mergeReferrer(idx, d)
@@ -341,17 +348,34 @@ func (c *Client) addToFallback(ctx context.Context, tag name.Tag, d v1.Descripto
 			}
 		}
 		took := time.Since(start)
-		ok, err := c.fallbackHas(ctx, tag, d.Digest)
+		back, err := c.fallbackIndex(ctx, tag)
 		if err != nil {
 			return err
 		}
-		if ok {
-			if err := sleep(ctx, max(2*took, 10*time.Millisecond)+rand.N(10*time.Millisecond)); err != nil {
+		for _, e := range back.Manifests {
+			if !known[e.Digest] {
+				contended = true // someone else wrote meanwhile
+			}
+		}
+		ok := hasDigest(back.Manifests, d.Digest)
+		contended = contended || !ok
+		pauses := []time.Duration{max(2*took, 10*time.Millisecond)}
+		if contended {
+			pauses = append(pauses, max(4*took, 50*time.Millisecond), max(8*took, 150*time.Millisecond))
+		}
+		for _, p := range pauses {
+			if !ok {
+				break
+			}
+			if err := sleep(ctx, p+rand.N(10*time.Millisecond)); err != nil {
 				return fault.Wrap(fault.Operational, err)
 			}
-			if ok, err = c.fallbackHas(ctx, tag, d.Digest); err != nil || ok {
+			if ok, err = c.fallbackHas(ctx, tag, d.Digest); err != nil {
 				return err
 			}
+		}
+		if ok {
+			return nil
 		}
 		// Lost a race with another writer: try again a little later.
 		if err := sleep(ctx, rand.N(time.Duration(attempt)*20*time.Millisecond)); err != nil {

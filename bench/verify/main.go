@@ -259,26 +259,10 @@ func bench(n int, kind benchenv.Kind, sealRuns int, attestations bool) error {
 	return nil
 }
 
-// runSeal runs seal verify and checks that all want images passed with
-// one verified signature and a verified provenance per platform.
+// runSeal runs seal verify --policy and checks that all want images passed
+// with one verified signature and a verified provenance per platform.
 func runSeal(seal, home string, args []string, want int) (string, error) {
-	cmd := benchenv.ToolCmd(seal, home, nil, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("seal %s: %v\n%s%s", strings.Join(args[:5], " "), err, stderr.Bytes(), truncate(stdout.String()))
-	}
-	var out struct {
-		Passed  bool            `json:"passed"`
-		Results []verify.Result `json:"results"`
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		return "", fmt.Errorf("seal verify json: %v", err)
-	}
-	if !out.Passed || len(out.Results) != want {
-		return "", fmt.Errorf("seal verify: passed %v, %d results, want %d", out.Passed, len(out.Results), want)
-	}
-	for _, r := range out.Results {
+	return runSealVerify(seal, home, args, want, func(r verify.Result) error {
 		sigs, atts := 0, 0
 		for _, s := range r.Signatures {
 			if s.Verified {
@@ -291,15 +275,26 @@ func runSeal(seal, home string, args []string, want int) (string, error) {
 			}
 		}
 		if !r.Passed || sigs < 1 || atts != 2 {
-			return "", fmt.Errorf("seal verify %s: passed %v, %d signatures, %d platform attestations verified", r.Image, r.Passed, sigs, atts)
+			return fmt.Errorf("passed %v, %d signatures, %d platform attestations verified", r.Passed, sigs, atts)
 		}
-	}
-	return stdout.String(), nil
+		return nil
+	})
 }
 
 // runSealSignatures runs seal verify --key and checks that all want images
 // passed with a verified signature.
 func runSealSignatures(seal, home string, args []string, want int) (string, error) {
+	return runSealVerify(seal, home, args, want, func(r verify.Result) error {
+		if len(r.Signatures) == 0 || !r.Signatures[0].Verified {
+			return fmt.Errorf("no verified signature")
+		}
+		return nil
+	})
+}
+
+// runSealVerify runs seal verify with json output and checks that all want
+// images passed and that each result satisfies check.
+func runSealVerify(seal, home string, args []string, want int, check func(verify.Result) error) (string, error) {
 	cmd := benchenv.ToolCmd(seal, home, nil, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -314,11 +309,11 @@ func runSealSignatures(seal, home string, args []string, want int) (string, erro
 		return "", fmt.Errorf("seal verify json: %v", err)
 	}
 	if !out.Passed || len(out.Results) != want {
-		return "", fmt.Errorf("seal verify --key: passed %v, %d results, want %d", out.Passed, len(out.Results), want)
+		return "", fmt.Errorf("seal %s: passed %v, %d results, want %d", strings.Join(args[:3], " "), out.Passed, len(out.Results), want)
 	}
 	for _, r := range out.Results {
-		if len(r.Signatures) == 0 || !r.Signatures[0].Verified {
-			return "", fmt.Errorf("seal verify --key %s: no verified signature", r.Image)
+		if err := check(r); err != nil {
+			return "", fmt.Errorf("seal %s %s: %w", strings.Join(args[:3], " "), r.Image, err)
 		}
 	}
 	return stdout.String(), nil

@@ -109,12 +109,7 @@ input pushes nothing.`,
 			}); rerr != nil {
 				return rerr
 			}
-			var errs []string
-			for _, r := range results {
-				if r.Error != "" {
-					errs = append(errs, r.Error)
-				}
-			}
+			errs := failures(results, func(r attest.Result) string { return r.Error })
 			return finishBatch(g, out, errs, len(results), "attestations", err)
 		},
 	}

@@ -54,3 +54,14 @@ func finishBatch(g *Globals, format string, errs []string, total int, noun strin
 	}
 	return fault.Wrap(fault.KindOf(err), fmt.Errorf("%d of %d %s failed", len(errs), total, noun))
 }
+
+// failures lists the errors of a batch's results (those with one).
+func failures[T any](results []T, errOf func(T) string) []string {
+	var errs []string
+	for _, r := range results {
+		if e := errOf(r); e != "" {
+			errs = append(errs, e)
+		}
+	}
+	return errs
+}

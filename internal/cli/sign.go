@@ -147,12 +147,7 @@ a Rekor entry; services by flag or --signing-config, default the public-good ins
 			}); rerr != nil {
 				return rerr
 			}
-			var errs []string
-			for _, r := range results {
-				if r.Error != "" {
-					errs = append(errs, r.Error)
-				}
-			}
+			errs := failures(results, func(r signing.Result) string { return r.Error })
 			return finishBatch(g, out, errs, len(results), "signatures", err)
 		},
 	}

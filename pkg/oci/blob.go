@@ -161,26 +161,7 @@ func (c *Client) HasBlob(ctx context.Context, repo name.Repository, h v1.Hash) (
 }
 
 func (c *Client) hasBlob(ctx context.Context, repo name.Repository, h v1.Hash) (bool, error) {
-	hc, err := c.httpClient(ctx, repo, false)
-	if err != nil {
-		return false, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, c.endpoint(repo, "blobs", h.String()), nil)
-	if err != nil {
-		return false, fault.Wrap(fault.Input, err)
-	}
-	resp, err := do(hc, req)
-	if err != nil {
-		return false, classify(err, repo.RegistryStr())
-	}
-	resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return true, nil
-	case http.StatusNotFound:
-		return false, nil
-	}
-	return false, classify(checkStatus(resp), repo.RegistryStr())
+	return c.exists(ctx, repo, "blobs", h, "")
 }
 
 // PushBlob uploads data as the blob d, unless repo has it already. data must

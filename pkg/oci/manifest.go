@@ -359,15 +359,23 @@ func (c *Client) putManifest(ctx context.Context, repo name.Repository, id strin
 
 // hasManifest reports whether repo holds the manifest d.
 func (c *Client) hasManifest(ctx context.Context, repo name.Repository, d v1.Hash) (bool, error) {
+	return c.exists(ctx, repo, "manifests", d, manifestAccept)
+}
+
+// exists asks with HEAD whether repo holds the blob or manifest (kind) h:
+// 200 yes, 404 no, anything else an error.
+func (c *Client) exists(ctx context.Context, repo name.Repository, kind string, h v1.Hash, accept string) (bool, error) {
 	hc, err := c.httpClient(ctx, repo, false)
 	if err != nil {
 		return false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, c.endpoint(repo, "manifests", d.String()), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, c.endpoint(repo, kind, h.String()), nil)
 	if err != nil {
 		return false, fault.Wrap(fault.Input, err)
 	}
-	req.Header.Set("Accept", manifestAccept)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
 	resp, err := do(hc, req)
 	if err != nil {
 		return false, classify(err, repo.RegistryStr())

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/auth"
 	"github.com/distribution/distribution/v3/registry/handlers"
 	"github.com/sirupsen/logrus"
 
@@ -86,9 +87,17 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		logrus.SetLevel(logrus.PanicLevel)
 	})
 
+	captureID, err := newCaptureID()
+	if err != nil {
+		return nil, err
+	}
+	dcfg.Middleware = map[string][]configuration.Middleware{
+		"storage": {{Name: captureMiddleware, Options: configuration.Parameters{"id": captureID}}},
+	}
 	// NewApp reports bad configuration by panicking; turn that into an error.
 	app, err := newApp(dcfg)
 	if err != nil {
+		captured.Delete(captureID)
 		return nil, err
 	}
 	defer func() {
@@ -96,6 +105,21 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			_ = app.Shutdown()
 		}
 	}()
+	driver, ok := takeCaptured(captureID)
+	if !ok {
+		return nil, fmt.Errorf("registry: storage driver not captured")
+	}
+	var access auth.AccessController
+	if opts, ok := dcfg.Auth["htpasswd"]; ok {
+		if access, err = auth.GetAccessController("htpasswd", opts); err != nil {
+			return nil, fault.Wrap(fault.Input, fmt.Errorf("registry: htpasswd: %w", err))
+		}
+	}
+	// The handler outlives the caller's context, as the app does.
+	handler, err := newSmallBlobs(context.Background(), app, driver, access)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
@@ -107,7 +131,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		tls:  tlsConf != nil,
 		app:  app,
 		srv: &http.Server{
-			Handler:   app,
+			Handler:   handler,
 			TLSConfig: tlsConf,
 			// Bounds slow clients holding connections; bodies (blobs) may
 			// legitimately take long, so no read/write timeout.

@@ -110,8 +110,9 @@ type Client struct {
 	rt       http.RoundTripper
 
 	mu         sync.Mutex
-	transports map[string]*authEntry // by registry + scopes
-	referrers  map[string]bool       // registry → has the referrers API
+	transports map[string]*authEntry    // by registry + scopes
+	referrers  map[string]bool          // registry → has the referrers API
+	probing    map[string]chan struct{} // registry → its referrers API being asked about
 	tagLocks   map[string]*sync.Mutex
 }
 
@@ -152,6 +153,7 @@ func NewClient(opts ...Option) *Client {
 		insecure:   map[string]bool{},
 		transports: map[string]*authEntry{},
 		referrers:  map[string]bool{},
+		probing:    map[string]chan struct{}{},
 		tagLocks:   map[string]*sync.Mutex{},
 	}
 	for _, h := range o.insecure {

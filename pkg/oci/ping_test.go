@@ -75,3 +75,51 @@ func TestConcurrentPingsShareOne(t *testing.T) {
 		t.Errorf("%d pings from 16 workers, want 1", n)
 	}
 }
+
+// Workers that start together on a registry whose referrers API is not yet
+// known ask about it once: on a registry without the API every other worker
+// goes straight to the fallback tag; on one with it, each worker's request is
+// its own subject's answer, never a repeated probe.
+func TestConcurrentReferrersShareOneProbe(t *testing.T) {
+	ctx := testCtx(t)
+	for _, r := range testenv.Registries(t) {
+		t.Run(r.Name, func(t *testing.T) {
+			proxy := testenv.NewFaultProxy(t, "http://"+r.Host)
+			setup := oci.NewClient()
+			const workers = 16
+			for i := range workers {
+				// A manifest, so that the repository exists on every kind.
+				repo := repoOf(t, setup, fmt.Sprintf("%s/probe%d", proxy.Host(), i))
+				raw := pushArtifact(t, ctx, setup, repo, blobDesc(emptyJSON, []byte("{}")), "application/vnd.seal.test", "probe")
+				if _, err := setup.PushManifest(ctx, repo, raw, ociManifest); err != nil {
+					t.Fatal(err)
+				}
+			}
+			proxy.ResetCounts()
+			c := oci.NewClient()
+			var wg sync.WaitGroup
+			for i := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					repo := repoOf(t, c, fmt.Sprintf("%s/probe%d", proxy.Host(), i))
+					refs, err := c.Referrers(ctx, digestRef(t, c, repo, sha([]byte(fmt.Sprint("subject ", i)))))
+					if err != nil || len(refs) != 0 {
+						t.Errorf("referrers in %s: %v, %v", repo, refs, err)
+					}
+				}()
+			}
+			wg.Wait()
+			want := 1
+			if r.ReferrersAPI {
+				want = workers
+			}
+			if n := proxy.Count("GET", "referrers"); n != want {
+				t.Errorf("%d referrers requests from %d workers, want %d (counts %v)", n, workers, want, proxy.Counts())
+			}
+			if api, err := c.ReferrersAPI(ctx, repoOf(t, c, proxy.Host()+"/probe0")); err != nil || api != r.ReferrersAPI {
+				t.Errorf("ReferrersAPI = %v, %v; want %v", api, err, r.ReferrersAPI)
+			}
+		})
+	}
+}

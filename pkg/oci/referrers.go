@@ -51,9 +51,11 @@ func FallbackTag(subject v1.Hash) string {
 // by asking it; the answer is cached per registry. A repository that does
 // not exist yet gives no answer (false, not cached).
 func (c *Client) ReferrersAPI(ctx context.Context, repo name.Repository) (bool, error) {
-	if api, ok := c.cachedReferrersAPI(repo); ok {
-		return api, nil
+	api, known, done, err := c.awaitReferrersAPI(ctx, repo)
+	if err != nil || known {
+		return api, err
 	}
+	defer done()
 	h, _ := v1.NewHash(emptyDigest)
 	_, ans, err := c.askReferrers(ctx, repo, h)
 	if err != nil {
@@ -63,11 +65,39 @@ func (c *Client) ReferrersAPI(ctx context.Context, repo name.Repository) (bool, 
 	return ans == answerAPI, nil
 }
 
-func (c *Client) cachedReferrersAPI(repo name.Repository) (api, known bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	api, known = c.referrers[repo.RegistryStr()]
-	return api, known
+// awaitReferrersAPI returns the cached answer for repo's registry. Without
+// one, the first caller is told to ask (known false) and must call done when
+// it has learnt the answer or given up; callers meanwhile wait for it rather
+// than send a probe each, which on a registry without the API is a 404 per
+// worker at the start of every batch. When the asker learns nothing (its
+// repository does not exist yet), the next waiter asks in turn.
+func (c *Client) awaitReferrersAPI(ctx context.Context, repo name.Repository) (api, known bool, done func(), err error) {
+	reg := repo.RegistryStr()
+	for {
+		c.mu.Lock()
+		if api, known := c.referrers[reg]; known {
+			c.mu.Unlock()
+			return api, true, nil, nil
+		}
+		wait, busy := c.probing[reg]
+		if !busy {
+			ch := make(chan struct{})
+			c.probing[reg] = ch
+			c.mu.Unlock()
+			return false, false, func() {
+				c.mu.Lock()
+				delete(c.probing, reg)
+				c.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		c.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return false, false, nil, fault.Wrap(fault.Operational, ctx.Err())
+		}
+	}
 }
 
 func (c *Client) learnReferrersAPI(repo name.Repository, ans referrersAnswer) {
@@ -201,12 +231,21 @@ func (c *Client) referrersOf(ctx context.Context, subject name.Digest) ([]v1.Des
 	if err != nil {
 		return nil, fault.Wrap(fault.Input, err)
 	}
-	if api, known := c.cachedReferrersAPI(repo); !known || api {
+	api, known, done, err := c.awaitReferrersAPI(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	if !known || api {
 		descs, ans, err := c.askReferrers(ctx, repo, h)
+		if done != nil {
+			if err == nil {
+				c.learnReferrersAPI(repo, ans)
+			}
+			done()
+		}
 		if err != nil {
 			return nil, err
 		}
-		c.learnReferrersAPI(repo, ans)
 		switch ans {
 		case answerAPI:
 			return descs, nil
@@ -292,15 +331,21 @@ func (c *Client) pushReferrer(ctx context.Context, subject name.Digest, raw []by
 	}
 	d.Annotations = rm.Annotations
 
-	api, known := c.cachedReferrersAPI(repo)
+	api, known, done, err := c.awaitReferrersAPI(ctx, repo)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
 	if !known {
 		// The repository exists now (we just pushed), so the answer is
 		// conclusive on any registry that follows the spec.
 		_, ans, err := c.askReferrers(ctx, repo, h)
+		if err == nil {
+			c.learnReferrersAPI(repo, ans)
+		}
+		done()
 		if err != nil {
 			return v1.Descriptor{}, err
 		}
-		c.learnReferrersAPI(repo, ans)
 		api = ans == answerAPI
 	}
 	if api {

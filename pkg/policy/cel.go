@@ -69,6 +69,10 @@ func compileCondition(src string) (cel.Program, error) {
 	return prg, nil
 }
 
+// HasCondition reports whether the attestation has a condition to Eval, so
+// that a caller can spare decoding the variables of one that has none.
+func (a *Attestation) HasCondition() bool { return a.program != nil }
+
 // Eval runs the attestation's condition. Pass predicate and statement (the
 // decoded JSON), platform (Platform.Var) and certificate (CertificateVar).
 // image and vars come from the rendered rule: image is the reference with

@@ -151,7 +151,23 @@ func (v *Verifier) checkCertificate(ent sgverify.SignedEntity, leaf *x509.Certif
 	if strings.Contains(first.Error(), "failed to verify leaf certificate") {
 		return signer{}, v.diagnoseCertificate(ent, leaf)
 	}
+	// sigstore-go files this under the log's verification, but the entry
+	// verified: what failed is the certificate at the time it proves.
+	if strings.Contains(first.Error(), "integrated time outside certificate validity") {
+		return signer{}, loggedOutsideValidity(ent, leaf)
+	}
 	return signer{}, errors.New(explain(first))
+}
+
+// loggedOutsideValidity says when the transparency log recorded a signature
+// whose certificate was not valid then.
+func loggedOutsideValidity(ent sgverify.SignedEntity, leaf *x509.Certificate) error {
+	validity := fmt.Sprintf("valid %s to %s", leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
+	if entries, err := ent.TlogEntries(); err == nil && len(entries) > 0 {
+		return fmt.Errorf("certificate was not valid when the transparency log recorded the signature at %s (%s)",
+			entries[0].IntegratedTime().UTC().Format(time.RFC3339), validity)
+	}
+	return fmt.Errorf("certificate was not valid when the transparency log recorded the signature (%s)", validity)
 }
 
 // explain turns sigstore-go's errors, named after its verification steps,

@@ -487,6 +487,9 @@ func (r *run) judgeAttestation(e *evidence, att *policy.Attestation, t target) (
 		id, _ := who.identity()
 		return false, false, who, fmt.Sprintf("signed by %s: %s", id, why)
 	}
+	if !att.HasCondition() {
+		return true, false, who, ""
+	}
 	vars, err := celVars(e, t, who)
 	if err != nil {
 		return false, false, who, err.Error()

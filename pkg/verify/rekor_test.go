@@ -15,9 +15,16 @@ import (
 	"time"
 
 	"github.com/cyberphone/json-canonicalization/go/src/webpki.org/jsoncanonicalizer"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
+	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	"github.com/sigstore/sigstore-go/pkg/tlog"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/seal-dev/seal/internal/testenv"
 	"github.com/seal-dev/seal/pkg/policy"
@@ -196,4 +203,124 @@ rules:
 			}
 		})
 	}
+}
+
+// A Sigstore bundle whose only verified time is a transparency log entry —
+// what `cosign sign` writes against the public-good instance, where Rekor,
+// not a TSA, vouches for the signing time — verifies in the
+// transparency-log mode: the certificate is checked at the entry's
+// integrated time, proven by the log's signed entry timestamp and inclusion
+// proof. sigstore-go's virtual Sigstore plays Fulcio and Rekor (testenv has
+// no Rekor server); the bundle reaches seal as a referrer like any other.
+func TestBundleTransparencyLogTime(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	must(t, err)
+	const identity, issuer = "release@example.com", "https://issuer.example"
+	reg := testenv.GGCR(t)
+	c := client(reg)
+	p, err := policy.FromFlags(policy.Flags{Issuer: issuer, Subject: identity})
+	must(t, err)
+	withLog, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), nil, nil, vs.RekorLogs())
+	must(t, err)
+	withoutLog, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), nil, nil, nil)
+	must(t, err)
+	// The virtual Fulcio's certificates are valid for ten minutes from now.
+	now := time.Now()
+
+	for i, tc := range []struct {
+		name       string
+		trusted    root.TrustedMaterial
+		integrated time.Time
+		alter      func(*protorekor.TransparencyLogEntry)
+		want       string
+	}{
+		{"logged while the certificate was valid", withLog, now.Add(time.Minute), nil, ""},
+		{"logged after the certificate expired", withLog, now.Add(20 * time.Minute), nil, "certificate was not valid when the transparency log recorded the signature at"},
+		{"log not trusted", withoutLog, now.Add(time.Minute), nil, "transparency log entry does not verify"},
+		{"integrated time moved into the validity", withLog, now.Add(20 * time.Minute), func(e *protorekor.TransparencyLogEntry) {
+			e.IntegratedTime = now.Add(time.Minute).Unix()
+		}, "transparency log entry does not verify"},
+		{"no entry: no time at all", withLog, now.Add(time.Minute), func(e *protorekor.TransparencyLogEntry) {
+			*e = protorekor.TransparencyLogEntry{} // left out of the bundle
+		}, "the signature has neither"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := pushRandom(t, reg, "tlog/app:"+itoa(i))
+			h := mustHash(t, d)
+			st, err := signing.SignStatement(h, nil)
+			must(t, err)
+			b := tlogBundle(t, vs, identity, issuer, st, tc.integrated, tc.alter)
+			forgeReferrer(t, c, d, b, signing.CosignSignPredicate)
+
+			r := newVerifier(t, p, tc.trusted).Verify(context.Background(), c, d)
+			if tc.want == "" {
+				if !r.Passed || len(r.Signatures) != 1 || !r.Signatures[0].Verified || r.Signatures[0].Identity != identity || r.Signatures[0].Issuer != issuer {
+					t.Fatalf("passed %v %+v %v", r.Passed, r.Signatures, r.Errors)
+				}
+				return
+			}
+			if r.Passed || !errorsContain(r, tc.want) {
+				t.Fatalf("passed %v, errors %v; want %q", r.Passed, r.Errors, tc.want)
+			}
+		})
+	}
+}
+
+// tlogBundle is a v0.3 bundle of a DSSE envelope over statement, signed
+// with a certificate of vs's Fulcio for identity and logged in vs's Rekor at
+// integrated (signed entry timestamp and inclusion proof), with no other
+// timestamp; alter, when set, changes the log entry after it was signed.
+func tlogBundle(t *testing.T, vs *ca.VirtualSigstore, identity, issuer string, statement []byte, integrated time.Time, alter func(*protorekor.TransparencyLogEntry)) []byte {
+	t.Helper()
+	ent, err := vs.AttestAtTime(identity, issuer, statement, integrated, true)
+	must(t, err)
+	vc, err := ent.VerificationContent()
+	must(t, err)
+	sc, err := ent.SignatureContent()
+	must(t, err)
+	env := sc.EnvelopeContent().RawEnvelope()
+	entries, err := ent.TlogEntries()
+	must(t, err)
+	if len(entries) != 1 {
+		t.Fatalf("%d log entries", len(entries))
+	}
+	tle := proto.Clone(entries[0].TransparencyLogEntry()).(*protorekor.TransparencyLogEntry)
+	// The virtual log keeps the signed entry timestamp to itself; sign the
+	// same payload again for the bundle's inclusion promise.
+	logID, err := vs.RekorLogID()
+	must(t, err)
+	set, err := vs.RekorSignPayload(tlog.RekorPayload{
+		Body:           base64.StdEncoding.EncodeToString(tle.CanonicalizedBody),
+		IntegratedTime: tle.IntegratedTime,
+		LogIndex:       tle.LogIndex,
+		LogID:          logID,
+	})
+	must(t, err)
+	tle.InclusionPromise = &protorekor.InclusionPromise{SignedEntryTimestamp: set}
+	tle.KindVersion = &protorekor.KindVersion{Kind: "dsse", Version: "0.0.1"}
+	var tles []*protorekor.TransparencyLogEntry
+	if alter != nil {
+		alter(tle)
+	}
+	if tle.LogId != nil {
+		tles = append(tles, tle)
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	must(t, err)
+	sig, err := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+	must(t, err)
+	pb := &protobundle.Bundle{
+		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content:     &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: vc.Certificate().Raw}},
+			TlogEntries: tles,
+		},
+		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
+			Payload: payload, PayloadType: env.PayloadType,
+			Signatures: []*protodsse.Signature{{Sig: sig}},
+		}},
+	}
+	raw, err := protojson.Marshal(pb)
+	must(t, err)
+	return raw
 }

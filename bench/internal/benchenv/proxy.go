@@ -61,6 +61,11 @@ func NewProxy(upstream string) (*Proxy, error) {
 			return nil
 		},
 		ErrorLog: log.New(io.Discard, "", 0),
+		// A connection to the registry for each of the client's: with the
+		// default two idle connections per host, a client's concurrent
+		// workers would have the proxy dial the registry anew for most of
+		// their requests, a cost of the harness charged to the client.
+		Transport: proxyTransport(),
 	}
 	p.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
@@ -75,6 +80,12 @@ func NewProxy(upstream string) (*Proxy, error) {
 	})}
 	go func() { _ = p.srv.Serve(ln) }()
 	return p, nil
+}
+
+func proxyTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
 }
 
 // Reset zeroes the counts and the log.

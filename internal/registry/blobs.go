@@ -29,7 +29,9 @@ import (
 // and HEAD of a small blob are answered here, from the same storage through
 // Distribution's own storage API, after the same access check, with the
 // headers Distribution sends; anything else, and every case that is not a
-// plain success, goes to Distribution.
+// plain success, goes to Distribution. (Distribution would also emit a
+// "blob pulled" notification; this registry configures no notification
+// endpoints, so there is no one to tell.)
 const smallBlobLimit = 1 << 20
 
 // blobCacheMaxAge is Distribution's Cache-Control for blobs (content

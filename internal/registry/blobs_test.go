@@ -85,13 +85,7 @@ func sameAnswer(t *testing.T, what string, got, want answer) {
 // answer is Distribution's, byte for byte and header for header, for every
 // kind of blob request a client makes.
 func TestSmallBlobsAnswerAsDistribution(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		cfg  func(t *testing.T) registry.Config
-	}{
-		{"memory", func(*testing.T) registry.Config { return registry.Config{Memory: true} }},
-		{"filesystem", func(t *testing.T) registry.Config { return registry.Config{RootDir: t.TempDir()} }},
-	} {
+	for _, tc := range storages {
 		t.Run(tc.name, func(t *testing.T) {
 			s := start(t, tc.cfg(t))
 			handler, app := s.Handlers()

@@ -87,14 +87,17 @@ func TestStartServesOnChosenPort(t *testing.T) {
 	}
 }
 
+// storages are the registry's two kinds of storage.
+var storages = []struct {
+	name string
+	cfg  func(t *testing.T) registry.Config
+}{
+	{"memory", func(*testing.T) registry.Config { return registry.Config{Memory: true} }},
+	{"filesystem", func(t *testing.T) registry.Config { return registry.Config{RootDir: t.TempDir()} }},
+}
+
 func TestPushPullDelete(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		cfg  func(t *testing.T) registry.Config
-	}{
-		{"memory", func(*testing.T) registry.Config { return registry.Config{Memory: true} }},
-		{"filesystem", func(t *testing.T) registry.Config { return registry.Config{RootDir: t.TempDir()} }},
-	} {
+	for _, tc := range storages {
 		t.Run(tc.name, func(t *testing.T) {
 			s := start(t, tc.cfg(t))
 			d := pushRandom(t, s.Addr(), "app:v1")

@@ -1,10 +1,16 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"os"
+	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/seal-dev/seal/internal/demo"
 )
@@ -75,5 +81,108 @@ func TestDemoCommandJSON(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "==> index create:") {
 		t.Errorf("steps should go to stderr with -o json: %q", stderr)
+	}
+}
+
+// sealMainEnv makes the test binary run seal's Main on the arguments after
+// "--" instead of the tests: the way to run seal as a process of its own,
+// which `demo --keep` needs (it runs until a signal).
+const sealMainEnv = "SEAL_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(sealMainEnv) == "1" {
+		args := os.Args[1:]
+		if i := slices.Index(args, "--"); i >= 0 {
+			args = args[i+1:]
+		}
+		os.Exit(Main(args, os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// `demo --keep` leaves both registries up after the verdict and prints
+// commands to explore them; those commands work as printed (the unsigned
+// image is rejected), and an interrupt ends the demo with exit 0.
+func TestDemoKeep(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "--", "demo", "--keep")
+	cmd.Env = append(os.Environ(), sealMainEnv+"=1")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	// Read stderr until the last printed command, with a deadline.
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var help []string
+	deadline := time.After(2 * time.Minute)
+	for done := false; !done; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("seal demo --keep ended before printing its commands:\n%s\n%s", strings.Join(help, "\n"), stdout.String())
+			}
+			help = append(help, l)
+			done = strings.HasPrefix(l, "Files (policy, release.pub) are in ")
+		case <-deadline:
+			t.Fatalf("no explore commands after 2 minutes:\n%s", strings.Join(help, "\n"))
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	var ran int
+	for _, l := range help {
+		l = strings.TrimSpace(l)
+		if !strings.HasPrefix(l, "seal ") {
+			continue
+		}
+		args := strings.Fields(strings.TrimPrefix(l, "seal "))
+		want := 0
+		if i := slices.Index(args, "#"); i >= 0 {
+			args, want = args[:i], 1 // "# the unsigned image: rejected"
+		}
+		code, out, errOut := sealRun(t, "", args...)
+		if code != want {
+			t.Errorf("%s: exit %d, want %d\n%s%s", l, code, want, out, errOut)
+		}
+		ran++
+	}
+	if ran != 3 {
+		t.Fatalf("ran %d printed seal commands, want 3:\n%s", ran, strings.Join(help, "\n"))
+	}
+
+	// Still serving until interrupted; then a clean exit.
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("seal demo --keep after an interrupt: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("seal demo --keep did not stop on an interrupt")
+	}
+	if !strings.Contains(stdout.String(), "PASS: the release verifies at prime") {
+		t.Errorf("no verdict on stdout:\n%s", stdout.String())
+	}
+	if dir := strings.TrimSuffix(strings.TrimPrefix(help[len(help)-1], "Files (policy, release.pub) are in "), "."); dir != "" {
+		os.RemoveAll(dir) // --keep leaves the files for the explorer
 	}
 }

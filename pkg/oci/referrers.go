@@ -298,42 +298,73 @@ type referrerManifest struct {
 // pushed first, so the index never lists a missing manifest. The descriptor
 // returned carries artifactType and annotations, as a referrers list does.
 func (c *Client) PushReferrer(ctx context.Context, subject name.Digest, raw []byte, mediaType string) (v1.Descriptor, error) {
-	d, err := c.pushReferrer(ctx, subject, raw, mediaType)
+	ds, err := c.PushReferrers(ctx, subject, []RawManifest{{Raw: raw, MediaType: mediaType}})
 	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("push referrer of %s: %w", subject, err)
+		return v1.Descriptor{}, err
 	}
-	return d, nil
+	return ds[0], nil
 }
 
-func (c *Client) pushReferrer(ctx context.Context, subject name.Digest, raw []byte, mediaType string) (v1.Descriptor, error) {
+// RawManifest is a manifest as pushed: its bytes and media type.
+type RawManifest struct {
+	Raw       []byte
+	MediaType string
+}
+
+// PushReferrers is PushReferrer for several manifests of one subject: all
+// are pushed, then, on a registry without the referrers API, added to the
+// fallback tag index in one merge and one confirmation rather than one per
+// manifest (what promotion of a release with many attachments needs). Each
+// manifest is checked before any is pushed. The descriptors are returned in
+// the order of ms.
+func (c *Client) PushReferrers(ctx context.Context, subject name.Digest, ms []RawManifest) ([]v1.Descriptor, error) {
+	ds, err := c.pushReferrers(ctx, subject, ms)
+	if err != nil {
+		return nil, fmt.Errorf("push referrer of %s: %w", subject, err)
+	}
+	return ds, nil
+}
+
+func (c *Client) pushReferrers(ctx context.Context, subject name.Digest, ms []RawManifest) ([]v1.Descriptor, error) {
 	repo := subject.Context()
 	h, err := v1.NewHash(subject.DigestStr())
 	if err != nil {
-		return v1.Descriptor{}, fault.Wrap(fault.Input, err)
+		return nil, fault.Wrap(fault.Input, err)
 	}
-	var rm referrerManifest
-	if err := json.Unmarshal(raw, &rm); err != nil {
-		return v1.Descriptor{}, fault.Inputf("unparsable manifest: %w", err)
+	if len(ms) == 0 {
+		return nil, nil
 	}
-	if rm.Subject == nil {
-		return v1.Descriptor{}, fault.Inputf("manifest has no subject")
+	parsed := make([]referrerManifest, len(ms))
+	for i, m := range ms {
+		rm := &parsed[i]
+		if err := json.Unmarshal(m.Raw, rm); err != nil {
+			return nil, fault.Inputf("unparsable manifest: %w", err)
+		}
+		if rm.Subject == nil {
+			return nil, fault.Inputf("manifest has no subject")
+		}
+		if rm.Subject.Digest != h {
+			return nil, fault.Inputf("manifest's subject is %s, not %s", rm.Subject.Digest, h)
+		}
 	}
-	if rm.Subject.Digest != h {
-		return v1.Descriptor{}, fault.Inputf("manifest's subject is %s, not %s", rm.Subject.Digest, h)
+	ds := make([]v1.Descriptor, len(ms))
+	for i, m := range ms {
+		d, err := c.PushManifest(ctx, repo, m.Raw, m.MediaType)
+		if err != nil {
+			return nil, err
+		}
+		rm := parsed[i]
+		d.ArtifactType = rm.ArtifactType
+		if d.ArtifactType == "" && rm.Config != nil && !d.MediaType.IsIndex() {
+			d.ArtifactType = string(rm.Config.MediaType)
+		}
+		d.Annotations = rm.Annotations
+		ds[i] = d
 	}
-	d, err := c.PushManifest(ctx, repo, raw, mediaType)
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	d.ArtifactType = rm.ArtifactType
-	if d.ArtifactType == "" && rm.Config != nil && !d.MediaType.IsIndex() {
-		d.ArtifactType = string(rm.Config.MediaType)
-	}
-	d.Annotations = rm.Annotations
 
 	api, known, done, err := c.awaitReferrersAPI(ctx, repo)
 	if err != nil {
-		return v1.Descriptor{}, err
+		return nil, err
 	}
 	if !known {
 		// The repository exists now (we just pushed), so the answer is
@@ -344,30 +375,30 @@ func (c *Client) pushReferrer(ctx context.Context, subject name.Digest, raw []by
 		}
 		done()
 		if err != nil {
-			return v1.Descriptor{}, err
+			return nil, err
 		}
 		api = ans == answerAPI
 	}
 	if api {
-		return d, nil
+		return ds, nil
 	}
-	if err := c.addToFallback(ctx, repo.Tag(FallbackTag(h)), d); err != nil {
-		return v1.Descriptor{}, err
+	if err := c.addToFallback(ctx, repo.Tag(FallbackTag(h)), ds); err != nil {
+		return nil, err
 	}
-	return d, nil
+	return ds, nil
 }
 
-// addToFallback merges d into the fallback tag index.
+// addToFallback merges ds into the fallback tag index.
 //
 // Writers of this Client take turns (a lock per tag), so they never lose each
 // other's entries. Writers elsewhere (other processes) can only be detected,
 // since registries offer no conditional tag write: after writing, the index
 // is read back, and read again after pauses longer than the time a
 // concurrent writer needs between its read and its write, so that an index
-// written by someone who had not seen d shows, and d is merged again. When
+// written by someone who had not seen ds shows, and ds is merged again. When
 // the read-back shows other writers at work, the confirmation lasts longer:
 // their stale writes can still land.
-func (c *Client) addToFallback(ctx context.Context, tag name.Tag, d v1.Descriptor) error {
+func (c *Client) addToFallback(ctx context.Context, tag name.Tag, ds []v1.Descriptor) error {
 	mu := c.tagLock(tag.String())
 	mu.Lock()
 	defer mu.Unlock()
@@ -378,12 +409,21 @@ func (c *Client) addToFallback(ctx context.Context, tag name.Tag, d v1.Descripto
 		if err != nil {
 			return err
 		}
-		known := map[v1.Hash]bool{d.Digest: true}
+		known := map[v1.Hash]bool{}
+		for _, d := range ds {
+			known[d.Digest] = true
+		}
 		for _, e := range idx.Manifests {
 			known[e.Digest] = true
 		}
-		if !hasDigest(idx.Manifests, d.Digest) {
-			merged := mergeReferrer(idx, d)
+		if !hasAll(idx.Manifests, ds) {
+			merged := idx
+			for _, d := range ds {
+				merged = mergeReferrer(merged, d)
+			}
+			if len(merged.Manifests) > c.opts.limits.Referrers {
+				return fault.Inputf("referrers tag %s would list %d referrers, more than the %d allowed", tag, len(merged.Manifests), c.opts.limits.Referrers)
+			}
 			raw, err := json.Marshal(merged)
 			if err != nil {
 				return err
@@ -402,7 +442,7 @@ func (c *Client) addToFallback(ctx context.Context, tag name.Tag, d v1.Descripto
 				contended = true // someone else wrote meanwhile
 			}
 		}
-		ok := hasDigest(back.Manifests, d.Digest)
+		ok := hasAll(back.Manifests, ds)
 		contended = contended || !ok
 		pauses := []time.Duration{max(2*took, 10*time.Millisecond)}
 		if contended {
@@ -415,7 +455,7 @@ func (c *Client) addToFallback(ctx context.Context, tag name.Tag, d v1.Descripto
 			if err := sleep(ctx, p+rand.N(10*time.Millisecond)); err != nil {
 				return fault.Wrap(fault.Operational, err)
 			}
-			if ok, err = c.fallbackHas(ctx, tag, d.Digest); err != nil {
+			if ok, err = c.fallbackHasAll(ctx, tag, ds); err != nil {
 				return err
 			}
 		}
@@ -430,21 +470,26 @@ func (c *Client) addToFallback(ctx context.Context, tag name.Tag, d v1.Descripto
 	return fault.Operationalf("referrers tag %s: lost the race with other writers %d times", tag, fallbackAttempts)
 }
 
-func (c *Client) fallbackHas(ctx context.Context, tag name.Tag, h v1.Hash) (bool, error) {
+func (c *Client) fallbackHasAll(ctx context.Context, tag name.Tag, ds []v1.Descriptor) (bool, error) {
 	idx, err := c.fallbackIndex(ctx, tag)
 	if err != nil {
 		return false, err
 	}
-	return hasDigest(idx.Manifests, h), nil
+	return hasAll(idx.Manifests, ds), nil
 }
 
-func hasDigest(descs []v1.Descriptor, h v1.Hash) bool {
+// hasAll reports whether every one of ds is listed in descs.
+func hasAll(descs []v1.Descriptor, ds []v1.Descriptor) bool {
+	listed := make(map[v1.Hash]bool, len(descs))
 	for _, d := range descs {
-		if d.Digest == h {
-			return true
+		listed[d.Digest] = true
+	}
+	for _, d := range ds {
+		if !listed[d.Digest] {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // mergeReferrer returns idx with d added, entries deduplicated by digest

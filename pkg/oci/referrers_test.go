@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -211,6 +212,61 @@ func TestConcurrentPushReferrer(t *testing.T) {
 			}
 			if len(got) != writers+len(base) {
 				t.Fatalf("%d referrers, want %d + the %d there before", len(got), writers, len(base))
+			}
+		})
+	}
+}
+
+// PushReferrers lists a batch of referrers of one subject with one
+// fallback-tag write (a registry without the API), or none (with it); every
+// manifest is checked before any is pushed.
+func TestPushReferrersBatch(t *testing.T) {
+	for _, reg := range testenv.Registries(t) {
+		t.Run(reg.Name, func(t *testing.T) {
+			ctx := testCtx(t)
+			c, p, subject, sub := referrerSetup(t, reg)
+			repo := subject.Context()
+			base, err := c.Referrers(ctx, subject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var batch []oci.RawManifest
+			for i := range 6 {
+				raw := pushArtifact(t, ctx, c, repo, sub, "application/vnd.seal.test", fmt.Sprintf("batched %d", i))
+				batch = append(batch, oci.RawManifest{Raw: raw, MediaType: ociManifest})
+			}
+
+			// One manifest about another subject: nothing is pushed.
+			other := pushArtifact(t, ctx, c, repo, v1.Descriptor{MediaType: sub.MediaType, Digest: sha([]byte("another")), Size: 7}, "application/vnd.seal.test", "stray")
+			p.ResetCounts()
+			bad := append(slices.Clone(batch), oci.RawManifest{Raw: other, MediaType: ociManifest})
+			if _, err := c.PushReferrers(ctx, subject, bad); err == nil || !strings.Contains(err.Error(), "subject is") {
+				t.Fatalf("a batch with a stray manifest: %v", err)
+			}
+			if n := p.Count("PUT", "manifest"); n != 0 {
+				t.Fatalf("%d manifests written for a batch refused", n)
+			}
+
+			ds, err := c.PushReferrers(ctx, subject, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, d := range ds {
+				if d.Digest != sha(batch[i].Raw) || d.ArtifactType != "application/vnd.seal.test" {
+					t.Errorf("descriptor %d: %+v", i, d)
+				}
+			}
+			// 6 referrer manifests, plus the fallback tag once.
+			want := len(batch)
+			if !reg.ReferrersAPI {
+				want++
+			}
+			if n := p.Count("PUT", "manifest"); n != want {
+				t.Errorf("%d manifest writes for a batch of %d, want %d (%v)", n, len(batch), want, p.Counts())
+			}
+			got, err := plainClient(t).Referrers(ctx, subject)
+			if err != nil || len(got) != len(base)+len(batch) {
+				t.Fatalf("referrers after the batch: %d, %v; want %d", len(got), err, len(base)+len(batch))
 			}
 		})
 	}

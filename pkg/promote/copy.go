@@ -360,52 +360,74 @@ func (k *copier) referrers(ctx context.Context, subject v1.Hash, refs []v1.Descr
 	for _, d := range have {
 		listed[d.Digest] = true
 	}
-	return workpool.FirstError(ctx, fanOut, len(refs), func(ctx context.Context, i int) error {
-		r := refs[i]
-		if listed[r.Digest] {
+	// The content of each referrer first, concurrently; then the referrer
+	// manifests in one batch, so that a destination without the referrers
+	// API gets one fallback-tag merge per subject, not one per referrer;
+	// then what refers to each of them.
+	ready := make([]*oci.Manifest, len(refs))
+	descend := make([]bool, len(refs))
+	err = workpool.FirstError(ctx, fanOut, len(refs), func(ctx context.Context, i int) error {
+		if listed[refs[i].Digest] {
 			k.st.refsSkipped.Add(1)
-		} else {
-			ok, err := k.referrer(ctx, subject, r)
-			if err != nil || !ok {
-				return err
-			}
+			descend[i] = true
+			return nil
 		}
-		sub, err := k.c.Referrers(ctx, k.srcDigest(r.Digest))
+		m, err := k.referrer(ctx, subject, refs[i])
+		ready[i], descend[i] = m, m != nil
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	var batch []oci.RawManifest
+	for _, m := range ready {
+		if m != nil {
+			batch = append(batch, oci.RawManifest{Raw: m.Raw, MediaType: string(m.Descriptor.MediaType)})
+		}
+	}
+	if len(batch) > 0 {
+		if _, err := k.c.PushReferrers(ctx, k.dstDigest(subject), batch); err != nil {
+			return err
+		}
+		k.st.manifestsCopied.Add(int64(len(batch)))
+		k.st.refsCopied.Add(int64(len(batch)))
+	}
+	return workpool.FirstError(ctx, fanOut, len(refs), func(ctx context.Context, i int) error {
+		if !descend[i] {
+			return nil
+		}
+		sub, err := k.c.Referrers(ctx, k.srcDigest(refs[i].Digest))
 		if err != nil {
 			return err
 		}
-		return k.referrers(ctx, r.Digest, sub, depth+1)
+		return k.referrers(ctx, refs[i].Digest, sub, depth+1)
 	})
 }
 
-// referrer copies the referrer r of subject: its content, then the manifest
-// through PushReferrer. A listing that names a manifest that is not there, or
-// one that refers to another subject, is left out with a warning (false).
-func (k *copier) referrer(ctx context.Context, subject v1.Hash, r v1.Descriptor) (bool, error) {
+// referrer reads the referrer r of subject and copies its content, and
+// returns its manifest, for the caller to push. A listing that names a
+// manifest that is not there, or one that refers to another subject, is
+// left out with a warning (nil).
+func (k *copier) referrer(ctx context.Context, subject v1.Hash, r v1.Descriptor) (*oci.Manifest, error) {
 	m, err := k.c.Manifest(ctx, k.srcDigest(r.Digest))
 	if oci.IsNotFound(err) {
 		k.warn("referrer %s of %s is listed at %s but does not exist there: left out", r.Digest, subject, k.src)
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	var doc struct {
 		Subject *v1.Descriptor `json:"subject"`
 	}
 	if err := json.Unmarshal(m.Raw, &doc); err != nil || doc.Subject == nil || doc.Subject.Digest != subject {
 		k.warn("referrer %s is listed for %s at %s but its manifest has another subject: left out", r.Digest, subject, k.src)
-		return false, nil
+		return nil, nil
 	}
 	if err := k.contents(ctx, m, false); err != nil {
-		return false, err
+		return nil, err
 	}
-	if _, err := k.c.PushReferrer(ctx, k.dstDigest(subject), m.Raw, string(m.Descriptor.MediaType)); err != nil {
-		return false, err
-	}
-	k.st.manifestsCopied.Add(1)
-	k.st.refsCopied.Add(1)
-	return true, nil
+	return m, nil
 }
 
 // legacy copies the cosign legacy tag l of subject to the same tag at dst:

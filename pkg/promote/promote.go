@@ -15,10 +15,10 @@
 // Decisions the design leaves open, as implemented:
 //
 //   - Referrers are re-discovered at the destination, not copied as an
-//     index: each source referrer manifest is pushed with oci.PushReferrer,
-//     so a registry with the referrers API indexes it itself and one without
-//     gets the `sha256-<hex>` fallback tag merged. The source's fallback tag
-//     is never copied as such.
+//     index: the source referrer manifests of a subject are pushed with
+//     oci.PushReferrers, so a registry with the referrers API indexes them
+//     itself and one without gets the `sha256-<hex>` fallback tag merged,
+//     once per subject. The source's fallback tag is never copied as such.
 //   - Legacy tags: absent at the destination, the source's tag image is
 //     copied byte for byte. Present with other content, `.sig` and `.att`
 //     are merged — the destination keeps its signatures and gains the

@@ -3,11 +3,14 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/seal-dev/seal/internal/testenv"
 	"github.com/seal-dev/seal/pkg/signing"
@@ -164,4 +167,107 @@ func TestLoadKeySignerWrongPassword(t *testing.T) {
 		t.Fatalf("error %q exit %d", err, exitCode(err))
 	}
 	assertNoSecrets(t, []string{err.Error(), out.String(), errb.String()}, keyTestPassword, "wrong-password-for-test", string(priv))
+}
+
+// On a terminal, without SEAL_PASSWORD or COSIGN_PASSWORD, `key generate`
+// prompts twice for the password: the key it writes opens with what was
+// typed, and two different answers write no key. util-linux's `script`
+// gives seal a terminal (a pseudo-terminal) to prompt on.
+func TestKeyGeneratePrompt(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Fatalf("util-linux's script, which gives the test a terminal: %v", err)
+	}
+	for _, tc := range []struct {
+		name    string
+		answers []string
+		code    int
+		want    string
+	}{
+		{"the same twice", []string{keyTestPassword, keyTestPassword}, 0, ""},
+		{"two different answers", []string{keyTestPassword, keyTestPassword + "x"}, 2, "passwords do not match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := filepath.Join(t.TempDir(), "release")
+			self := strings.Join([]string{shellQuote(os.Args[0]), "-test.run=^$", "--", "key", "generate", "--output-prefix", shellQuote(prefix)}, " ")
+			cmd := exec.Command(scriptBin, "-qec", self, "/dev/null")
+			cmd.Env = []string{sealMainEnv + "=1", "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TERM=dumb"}
+			in, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := &lockedBuffer{}
+			cmd.Stdout, cmd.Stderr = out, out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			// Answer each prompt once it shows: typed ahead, the answer
+			// would be echoed before seal turns echo off (and the test
+			// checks that nothing typed is echoed).
+			prompts := []string{"Enter password for private key: ", "Enter password for private key again: "}
+			for i, answer := range tc.answers {
+				deadline := time.Now().Add(time.Minute)
+				for !strings.Contains(out.String(), prompts[i]) {
+					if time.Now().After(deadline) {
+						t.Fatalf("no prompt %q; the terminal shows:\n%s", prompts[i], out.String())
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				// seal prints the prompt, then turns echo off: give it the time.
+				time.Sleep(100 * time.Millisecond)
+				if _, err := io.WriteString(in, answer+"\n"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err = cmd.Wait()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.code || !strings.Contains(out.String(), tc.want) {
+				t.Fatalf("exit %d, want %d with %q; the terminal shows:\n%s", code, tc.code, tc.want, out.String())
+			}
+			if strings.Contains(out.String(), keyTestPassword) {
+				t.Errorf("the password was echoed:\n%s", out.String())
+			}
+			priv, err := os.ReadFile(prefix + ".key")
+			if tc.code != 0 {
+				if err == nil {
+					t.Fatal("a key was written although the passwords differ")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := signing.LoadPrivateKey(priv, []byte(keyTestPassword)); err != nil {
+				t.Errorf("the key does not open with the password typed: %v", err)
+			}
+		})
+	}
+}
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// lockedBuffer is a bytes.Buffer written by a process's output copier and
+// read by the test meanwhile.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

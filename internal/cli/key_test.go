@@ -174,10 +174,6 @@ func TestLoadKeySignerWrongPassword(t *testing.T) {
 // typed, and two different answers write no key. util-linux's `script`
 // gives seal a terminal (a pseudo-terminal) to prompt on.
 func TestKeyGeneratePrompt(t *testing.T) {
-	scriptBin, err := exec.LookPath("script")
-	if err != nil {
-		t.Fatalf("util-linux's script, which gives the test a terminal: %v", err)
-	}
 	for _, tc := range []struct {
 		name    string
 		answers []string
@@ -189,19 +185,7 @@ func TestKeyGeneratePrompt(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prefix := filepath.Join(t.TempDir(), "release")
-			self := strings.Join([]string{shellQuote(os.Args[0]), "-test.run=^$", "--", "key", "generate", "--output-prefix", shellQuote(prefix)}, " ")
-			cmd := exec.Command(scriptBin, "-qec", self, "/dev/null")
-			cmd.Env = []string{sealMainEnv + "=1", "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TERM=dumb"}
-			in, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out := &lockedBuffer{}
-			cmd.Stdout, cmd.Stderr = out, out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
+			cmd, in, out := startOnTerminal(t, "key", "generate", "--output-prefix", prefix)
 			// Answer each prompt once it shows: typed ahead, the answer
 			// would be echoed before seal turns echo off (and the test
 			// checks that nothing typed is echoed).
@@ -220,13 +204,7 @@ func TestKeyGeneratePrompt(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err = cmd.Wait()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			code := waitExit(t, cmd)
 			if code != tc.code || !strings.Contains(out.String(), tc.want) {
 				t.Fatalf("exit %d, want %d with %q; the terminal shows:\n%s", code, tc.code, tc.want, out.String())
 			}
@@ -248,6 +226,47 @@ func TestKeyGeneratePrompt(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startOnTerminal runs seal (this test binary, as its main) with args on a
+// terminal of its own: a pseudo-terminal from util-linux's script. It
+// returns what types on the terminal and what the terminal shows.
+func startOnTerminal(t *testing.T, args ...string) (*exec.Cmd, io.WriteCloser, *lockedBuffer) {
+	t.Helper()
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Fatalf("util-linux's script, which gives the test a terminal: %v", err)
+	}
+	line := []string{shellQuote(os.Args[0]), "-test.run=^$", "--"}
+	for _, a := range args {
+		line = append(line, shellQuote(a))
+	}
+	cmd := exec.Command(scriptBin, "-qec", strings.Join(line, " "), "/dev/null")
+	cmd.Env = []string{sealMainEnv + "=1", "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TERM=dumb"}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return cmd, in, out
+}
+
+// waitExit waits for cmd and returns its exit code.
+func waitExit(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
 }
 
 // shellQuote quotes s for sh.

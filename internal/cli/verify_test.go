@@ -258,3 +258,32 @@ func TestVerifyCommandKeyAndExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// On a terminal, a batch draws a progress bar on stderr and clears it when
+// done; elsewhere (every other test: stderr is a buffer) it draws nothing.
+func TestVerifyProgressOnTerminal(t *testing.T) {
+	dir := t.TempDir()
+	pub, s := verifyKeySigner(t, dir, "cosign.pub")
+	r := testenv.GGCR(t)
+	var refs []string
+	for _, name := range []string{"a", "b", "c"} {
+		d := verifyPushRandom(t, r, "progress/"+name+":v1")
+		verifySign(t, s, d.String())
+		refs = append(refs, d.String())
+	}
+	args := append([]string{"verify", "--key", pub}, refs...)
+	cmd, _, out := startOnTerminal(t, args...)
+	if code := waitExit(t, cmd); code != 0 {
+		t.Fatalf("exit %d; the terminal shows:\n%s", code, out.String())
+	}
+	shown := out.String()
+	if !strings.Contains(shown, "verifying [") || !strings.Contains(shown, "] 3/3") || !strings.Contains(shown, "\r\033[K") {
+		t.Errorf("no progress bar ending at 3/3 and cleared; the terminal shows %q", shown)
+	}
+	if !strings.Contains(shown, "3 of 3 images passed") {
+		t.Errorf("no verdict; the terminal shows %q", shown)
+	}
+	if code, _, stderr := sealRun(t, "", args...); code != 0 || strings.Contains(stderr, "verifying [") {
+		t.Errorf("without a terminal: exit %d, stderr %q", code, stderr)
+	}
+}

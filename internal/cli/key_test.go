@@ -272,8 +272,8 @@ func waitExit(t *testing.T, cmd *exec.Cmd) int {
 // shellQuote quotes s for sh.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// lockedBuffer is a bytes.Buffer written by a process's output copier and
-// read by the test meanwhile.
+// lockedBuffer is a bytes.Buffer written by a command (in-process or a
+// process's output copier) while the test reads it.
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

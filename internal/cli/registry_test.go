@@ -27,24 +27,6 @@ import (
 	"github.com/seal-dev/seal/internal/testenv"
 )
 
-// serveStderr collects what the serve command prints while the test reads it.
-type serveStderr struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *serveStderr) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *serveStderr) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 var listeningLine = regexp.MustCompile(`(?m)^listening on (https?)://(127\.0\.0\.1:[0-9]+)$`)
 
 // startServe runs `seal registry serve args…` in-process until the returned
@@ -52,7 +34,7 @@ var listeningLine = regexp.MustCompile(`(?m)^listening on (https?)://(127\.0\.0\
 // returns the command's error. It returns the scheme and the address printed.
 func startServe(t *testing.T, args ...string) (scheme, addr string, stop func() error) {
 	t.Helper()
-	stderr := &serveStderr{}
+	stderr := &lockedBuffer{}
 	var stdout bytes.Buffer
 	g := &Globals{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: stderr}
 	root := NewRoot(g)

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -318,6 +319,51 @@ func (l *Liar) EndlessBlob() Lie {
 	})
 }
 
+// StalledManifest: GET REPO:latest (and by digest) announces an honest
+// image manifest's length, sends its first half, then sends nothing more
+// and holds the connection open until the client hangs up.
+func (l *Liar) StalledManifest() Lie {
+	return l.once("stalled-manifest", func(repo string) Lie {
+		cfg := l.honestBlob(repo, types.OCIConfigJSON, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
+		raw := imageManifest(cfg, nil, `"stalled"`)
+		d := manifestDesc(raw)
+		r := stalled(raw, string(d.MediaType))
+		r.digest = d.Digest.String()
+		l.route(repo, "manifests", "latest", r)
+		l.route(repo, "manifests", d.Digest.String(), r)
+		return Lie{Ref: l.Host + "/" + repo + ":latest", Descriptor: d}
+	})
+}
+
+// StalledBlob: an honest image manifest whose 64 KiB layer the liar starts
+// to send, then stops sending halfway, holding the connection open.
+// Lie.Blob is the layer's descriptor.
+func (l *Liar) StalledBlob() Lie {
+	return l.once("stalled-blob", func(repo string) Lie {
+		cfg := l.honestBlob(repo, types.OCIConfigJSON, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
+		data := bytes.Repeat([]byte("stalled "), 8<<10)
+		layer := blobDescriptor(types.OCILayer, data)
+		l.route(repo, "blobs", layer.Digest.String(), stalled(data, "application/octet-stream"))
+		d := l.honestManifest(repo, "latest", imageManifest(cfg, []v1.Descriptor{layer}, `""`))
+		return Lie{Ref: l.Host + "/" + repo + ":latest", Descriptor: d, Blob: layer}
+	})
+}
+
+// stalled announces b's length, sends half of b, and then nothing until the
+// request ends.
+func stalled(b []byte, contentType string) *resource {
+	return &resource{contentType: contentType, size: int64(len(b)), body: func(ctx context.Context, w io.Writer) error {
+		if _, err := w.Write(b[:len(b)/2]); err != nil {
+			return err
+		}
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}}
+}
+
 // once builds the lie name (in repository "lies/<name>") the first time it
 // is asked for.
 func (l *Liar) once(name string, build func(repo string) Lie) Lie {
@@ -559,6 +605,13 @@ type countingWriter struct {
 	w     io.Writer
 	n     int64
 	total *atomic.Int64
+}
+
+// Flush sends what was written so far (the stalled lies need it sent).
+func (c *countingWriter) Flush() {
+	if f, ok := c.w.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {

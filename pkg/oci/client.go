@@ -69,6 +69,7 @@ type options struct {
 	transport http.RoundTripper
 	retry     Retry
 	limits    Limits
+	stall     time.Duration
 }
 
 // Option configures a Client.
@@ -95,6 +96,13 @@ func WithTransport(rt http.RoundTripper) Option {
 // WithRetry bounds retries of transient failures.
 func WithRetry(r Retry) Option {
 	return func(o *options) { o.retry = r }
+}
+
+// WithStallTimeout sets how long a response body may send nothing before it
+// is cut (default DefaultStallTimeout). Reads of manifests are then retried
+// like other transient failures; a streamed blob fails.
+func WithStallTimeout(d time.Duration) Option {
+	return func(o *options) { o.stall = d }
 }
 
 // WithLimits sets the size caps.
@@ -139,6 +147,9 @@ func NewClient(opts ...Option) *Client {
 		o.transport = t
 	}
 	o.retry = o.retry.withDefaults()
+	if o.stall <= 0 {
+		o.stall = DefaultStallTimeout
+	}
 	if o.limits.Manifest <= 0 {
 		o.limits.Manifest = DefaultManifestLimit
 	}
@@ -159,7 +170,8 @@ func NewClient(opts ...Option) *Client {
 	for _, h := range o.insecure {
 		c.insecure[strings.ToLower(h)] = true
 	}
-	c.rt = &pingCache{plain: c.plainHTTP, inner: &retryTransport{inner: &schemeGuard{inner: o.transport, plain: c.plainHTTP}, retry: o.retry}}
+	base := &stallGuard{inner: o.transport, after: o.stall}
+	c.rt = &pingCache{plain: c.plainHTTP, inner: &retryTransport{inner: &schemeGuard{inner: base, plain: c.plainHTTP}, retry: o.retry}}
 	return c
 }
 

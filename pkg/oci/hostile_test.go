@@ -109,6 +109,10 @@ func TestLyingRegistry(t *testing.T) {
 		return lie
 	}
 
+	// A stall timeout short enough for a test, and few retries.
+	stallOpts := []oci.Option{oci.WithStallTimeout(200 * time.Millisecond),
+		oci.WithRetry(oci.Retry{Attempts: 2, BaseDelay: 10 * time.Millisecond})}
+
 	for _, tc := range []hostileCase{
 		// Other bytes for a digest.
 		{name: "other bytes/manifest by digest", lie: (*testenv.Liar).OtherManifest, run: manifest(true), kind: fault.Input,
@@ -185,6 +189,19 @@ func TestLyingRegistry(t *testing.T) {
 		{name: "endless blob/claimed 1 TiB, 1 GiB blob cap", lie: tebibyte, run: blobStream,
 			opts: []oci.Option{oci.WithLimits(oci.Limits{Blob: 1 << 30})},
 			kind: fault.Input, want: []string{"blob is 1099511627776 bytes, above the 1073741824-byte limit"}},
+		// A body that stops halfway and holds the connection open: cut
+		// after the stall timeout (manifests retried first), an
+		// operational failure, and nothing copied.
+		{name: "stalled manifest/by tag", lie: (*testenv.Liar).StalledManifest, run: manifest(false), opts: stallOpts,
+			kind: fault.Operational, want: []string{"the registry sent nothing for 200ms"}},
+		{name: "stalled manifest/by digest", lie: (*testenv.Liar).StalledManifest, run: manifest(true), opts: stallOpts,
+			kind: fault.Operational, want: []string{"the registry sent nothing for 200ms"}},
+		{name: "stalled blob/read", lie: (*testenv.Liar).StalledBlob, run: blobBytes(1 << 20), opts: stallOpts,
+			kind: fault.Operational, want: []string{"the registry sent nothing for 200ms"}},
+		{name: "stalled blob/streamed", lie: (*testenv.Liar).StalledBlob, run: blobStream, opts: stallOpts,
+			kind: fault.Operational, want: []string{"the registry sent nothing for 200ms"}},
+		{name: "stalled blob/image copied", lie: (*testenv.Liar).StalledBlob, run: copyTree, opts: stallOpts,
+			kind: fault.Operational, want: []string{"the registry sent nothing for 200ms"}, after: nothingCopied},
 		// With no blob cap (the default), a stream the descriptor says is
 		// 1 TiB is read until the caller's context ends: in constant memory.
 		{name: "endless blob/claimed 1 TiB, no cap, 1s context", lie: tebibyte,

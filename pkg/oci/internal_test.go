@@ -229,3 +229,35 @@ func TestManifestMediaType(t *testing.T) {
 		}
 	}
 }
+
+// The stall timeout bounds the silence between bytes, not the whole body: a
+// body that trickles in more slowly than the timeout in total, but never
+// pauses as long, is read to its end; one that pauses longer is cut.
+func TestStallReader(t *testing.T) {
+	const after = 150 * time.Millisecond
+	trickle := func(pause time.Duration, n int) io.ReadCloser {
+		pr, pw := io.Pipe()
+		go func() {
+			for range n {
+				time.Sleep(pause)
+				if _, err := pw.Write([]byte{'x'}); err != nil {
+					return
+				}
+			}
+			pw.Close()
+		}()
+		return pr
+	}
+	got, err := io.ReadAll(newStallReader(trickle(30*time.Millisecond, 20), after))
+	if err != nil || len(got) != 20 {
+		t.Fatalf("a steady trickle over %v: %d bytes, %v", 20*30*time.Millisecond, len(got), err)
+	}
+	start := time.Now()
+	got, err = io.ReadAll(newStallReader(trickle(time.Hour, 1), after))
+	if !errors.Is(err, io.ErrUnexpectedEOF) || fault.KindOf(err) != fault.Operational || len(got) != 0 {
+		t.Fatalf("a silent body: %d bytes, %v", len(got), err)
+	}
+	if took := time.Since(start); took < after || took > 10*after {
+		t.Errorf("cut after %v, want about %v", took, after)
+	}
+}

@@ -126,11 +126,7 @@ func (l *Liar) OtherManifest() Lie {
 		honest := imageManifest(cfg, nil, `"honest"`)
 		forged := imageManifest(cfg, nil, `"forged"`)
 		d := manifestDesc(honest)
-		r := fixed(forged, d.MediaType)
-		r.digest = d.Digest.String()
-		l.route(repo, "manifests", "latest", r)
-		l.route(repo, "manifests", d.Digest.String(), r)
-		return Lie{Ref: l.Host + "/" + repo + ":latest", Descriptor: d}
+		return l.manifestLie(repo, d, fixed(forged, d.MediaType))
 	})
 }
 
@@ -327,11 +323,7 @@ func (l *Liar) StalledManifest() Lie {
 		cfg := l.honestBlob(repo, types.OCIConfigJSON, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
 		raw := imageManifest(cfg, nil, `"stalled"`)
 		d := manifestDesc(raw)
-		r := stalled(raw, string(d.MediaType))
-		r.digest = d.Digest.String()
-		l.route(repo, "manifests", "latest", r)
-		l.route(repo, "manifests", d.Digest.String(), r)
-		return Lie{Ref: l.Host + "/" + repo + ":latest", Descriptor: d}
+		return l.manifestLie(repo, d, stalled(raw, string(d.MediaType)))
 	})
 }
 
@@ -347,6 +339,15 @@ func (l *Liar) StalledBlob() Lie {
 		d := l.honestManifest(repo, "latest", imageManifest(cfg, []v1.Descriptor{layer}, `""`))
 		return Lie{Ref: l.Host + "/" + repo + ":latest", Descriptor: d, Blob: layer}
 	})
+}
+
+// manifestLie serves r as the manifest d of repo, by tag latest and by
+// digest, announcing d's digest.
+func (l *Liar) manifestLie(repo string, d v1.Descriptor, r *resource) Lie {
+	r.digest = d.Digest.String()
+	l.route(repo, "manifests", "latest", r)
+	l.route(repo, "manifests", d.Digest.String(), r)
+	return Lie{Ref: l.Host + "/" + repo + ":latest", Descriptor: d}
 }
 
 // stalled announces b's length, sends half of b, and then nothing until the

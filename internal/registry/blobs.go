@@ -78,46 +78,51 @@ func takeCaptured(id string) (storagedriver.StorageDriver, bool) {
 	return d.(storagedriver.StorageDriver), true
 }
 
-// smallBlobs answers GET and HEAD of blobs up to smallBlobLimit; next
+// fastReads answers the reads a verification makes most (GET and HEAD of
+// small blobs and of manifests) when they succeed plainly; next
 // (Distribution) answers everything else.
-type smallBlobs struct {
+type fastReads struct {
 	next   http.Handler
 	ns     distribution.Namespace
 	access auth.AccessController // nil: no authentication configured
 }
 
-func newSmallBlobs(ctx context.Context, next http.Handler, d storagedriver.StorageDriver, access auth.AccessController) (*smallBlobs, error) {
+func newFastReads(ctx context.Context, next http.Handler, d storagedriver.StorageDriver, access auth.AccessController) (*fastReads, error) {
 	ns, err := storage.NewRegistry(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	return &smallBlobs{next: next, ns: ns, access: access}, nil
+	return &fastReads{next: next, ns: ns, access: access}, nil
 }
 
-func (s *smallBlobs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.serve(w, r) {
+func (s *fastReads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.serveBlob(w, r) && !s.serveManifest(w, r) {
 		s.next.ServeHTTP(w, r)
 	}
 }
 
-// serve answers r if it is a plain success for a small blob, and reports
-// whether it did; it writes nothing otherwise.
-func (s *smallBlobs) serve(w http.ResponseWriter, r *http.Request) bool {
+// authorized reports whether r may pull from repo. A refusal is
+// Distribution's to answer (401 with its challenge).
+func (s *fastReads) authorized(r *http.Request, repo reference.Named) bool {
+	if s.access == nil {
+		return true
+	}
+	_, err := s.access.Authorized(r, auth.Access{
+		Resource: auth.Resource{Type: "repository", Name: repo.Name()},
+		Action:   "pull",
+	})
+	return err == nil
+}
+
+// serveBlob answers r if it is a plain success for a small blob, and
+// reports whether it did; it writes nothing otherwise.
+func (s *fastReads) serveBlob(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
 	repo, dgst, ok := blobPath(r.URL.Path)
-	if !ok {
+	if !ok || !s.authorized(r, repo) {
 		return false
-	}
-	if s.access != nil {
-		// A refusal is Distribution's to answer (401 with its challenge).
-		if _, err := s.access.Authorized(r, auth.Access{
-			Resource: auth.Resource{Type: "repository", Name: repo.Name()},
-			Action:   "pull",
-		}); err != nil {
-			return false
-		}
 	}
 	ctx := r.Context()
 	rp, err := s.ns.Repository(ctx, repo)

@@ -130,10 +130,10 @@ func TestSmallBlobsAnswerAsDistribution(t *testing.T) {
 	}
 }
 
-// With htpasswd, a small blob is served only to whom Distribution would
-// serve it: anonymous and wrong-password requests get Distribution's 401
-// and challenge.
-func TestSmallBlobsKeepAuth(t *testing.T) {
+// With htpasswd, a small blob or a manifest is served only to whom
+// Distribution would serve it: anonymous and wrong-password requests get
+// Distribution's 401 and challenge.
+func TestFastReadsKeepAuth(t *testing.T) {
 	dir := t.TempDir()
 	htpasswd := filepath.Join(dir, "htpasswd")
 	const user, pass = "alice", "correct-horse-battery"
@@ -146,21 +146,22 @@ func TestSmallBlobsKeepAuth(t *testing.T) {
 		r.SetBasicAuth(u, p)
 		return http.Header{"Authorization": r.Header["Authorization"]}
 	}
-	path := "/v2/app/blobs/" + layer
-	for _, c := range []struct {
-		what   string
-		header http.Header
-		status int
-	}{
-		{"anonymous", nil, http.StatusUnauthorized},
-		{"wrong password", auth(user, "wrong"), http.StatusUnauthorized},
-		{"unknown user", auth("mallory", pass), http.StatusUnauthorized},
-		{"right password", auth(user, pass), http.StatusOK},
-	} {
-		got, want := ask(front, "GET", path, c.header), ask(app, "GET", path, c.header)
-		if got.status != c.status {
-			t.Errorf("%s: %d, want %d", c.what, got.status, c.status)
+	for _, path := range []string{"/v2/app/blobs/" + layer, "/v2/app/manifests/v1"} {
+		for _, c := range []struct {
+			what   string
+			header http.Header
+			status int
+		}{
+			{"anonymous", nil, http.StatusUnauthorized},
+			{"wrong password", auth(user, "wrong"), http.StatusUnauthorized},
+			{"unknown user", auth("mallory", pass), http.StatusUnauthorized},
+			{"right password", auth(user, pass), http.StatusOK},
+		} {
+			got, want := ask(front, "GET", path, c.header), ask(app, "GET", path, c.header)
+			if got.status != c.status {
+				t.Errorf("%s %s: %d, want %d", path, c.what, got.status, c.status)
+			}
+			sameAnswer(t, path+" "+c.what, got, want)
 		}
-		sameAnswer(t, c.what, got, want)
 	}
 }

@@ -116,7 +116,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}
 	// The handler outlives the caller's context, as the app does.
-	handler, err := newSmallBlobs(context.Background(), app, driver, access)
+	handler, err := newFastReads(context.Background(), app, driver, access)
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}

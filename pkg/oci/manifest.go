@@ -220,11 +220,11 @@ func (c *Client) getManifest(ctx context.Context, hc *http.Client, ref name.Refe
 	if h, err := v1.NewHash(resp.Header.Get("Docker-Content-Digest")); err == nil && h.Algorithm == got.Algorithm && h != got {
 		return nil, fault.Inputf("registry announced digest %s but served content with digest %s", h, got)
 	}
-	mt, err := manifestMediaType(raw, mediaTypeOf(resp.Header.Get("Content-Type")))
+	mt, n, err := manifestShape(raw, mediaTypeOf(resp.Header.Get("Content-Type")))
 	if err != nil {
 		return nil, fault.Inputf("manifest %s: %w", got, err)
 	}
-	if n := indexEntries(raw); types.MediaType(mt).IsIndex() && n > entries {
+	if types.MediaType(mt).IsIndex() && n > entries {
 		return nil, fault.Inputf("index %s lists %d manifests, more than the %d allowed", got, n, entries)
 	}
 	return &Manifest{
@@ -242,45 +242,47 @@ func digestOf(algo string, data []byte) (v1.Hash, error) {
 	return v1.Hash{Algorithm: algo, Hex: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// indexEntries counts the manifests an index lists, without keeping them.
-func indexEntries(raw []byte) int {
-	var doc struct {
-		Manifests []struct{} `json:"manifests"`
-	}
-	_ = json.Unmarshal(raw, &doc) // valid JSON (manifestMediaType); entries of other types still count
-	return len(doc.Manifests)
-}
-
 // manifestMediaType is the media type of a manifest body: its mediaType
 // field, else the Content-Type it came with, else what its shape says (OCI
 // allows the field to be absent). Schema 1 and non-JSON bodies are refused.
 func manifestMediaType(raw []byte, contentType string) (string, error) {
+	mt, _, err := manifestShape(raw, contentType)
+	return mt, err
+}
+
+// manifestShape is manifestMediaType and, from the same reading, how many
+// manifests the body lists (an index's entries, counted without keeping
+// them).
+func manifestShape(raw []byte, contentType string) (mediaType string, entries int, err error) {
 	var doc struct {
 		SchemaVersion int             `json:"schemaVersion"`
 		MediaType     string          `json:"mediaType"`
-		Manifests     json.RawMessage `json:"manifests"`
+		Manifests     *[]struct{}     `json:"manifests"`
 		Config        json.RawMessage `json:"config"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return "", fmt.Errorf("unparsable manifest: %w", err)
+		return "", 0, fmt.Errorf("unparsable manifest: %w", err)
+	}
+	if doc.Manifests != nil {
+		entries = len(*doc.Manifests)
 	}
 	if doc.SchemaVersion != 2 {
-		return "", fmt.Errorf("unsupported manifest schemaVersion %d", doc.SchemaVersion)
+		return "", 0, fmt.Errorf("unsupported manifest schemaVersion %d", doc.SchemaVersion)
 	}
 	switch {
 	case doc.MediaType != "":
 		if !isManifestType(doc.MediaType) {
-			return "", fmt.Errorf("unsupported manifest media type %q", doc.MediaType)
+			return "", 0, fmt.Errorf("unsupported manifest media type %q", doc.MediaType)
 		}
-		return doc.MediaType, nil
+		return doc.MediaType, entries, nil
 	case isManifestType(contentType):
-		return contentType, nil
+		return contentType, entries, nil
 	case doc.Manifests != nil:
-		return string(types.OCIImageIndex), nil
+		return string(types.OCIImageIndex), entries, nil
 	case doc.Config != nil:
-		return string(types.OCIManifestSchema1), nil
+		return string(types.OCIManifestSchema1), entries, nil
 	}
-	return "", errors.New("neither an image manifest nor an index")
+	return "", 0, errors.New("neither an image manifest nor an index")
 }
 
 // PushManifest pushes raw by its digest and returns its descriptor. Tag it

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -84,6 +85,19 @@ func TestDemoCommandJSON(t *testing.T) {
 	}
 }
 
+// linesOf sends the lines of r, and closes the channel at its end.
+func linesOf(r io.Reader) <-chan string {
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return lines
+}
+
 // sealMainEnv makes the test binary run seal's Main on the arguments after
 // "--" instead of the tests: the way to run seal as a process of its own,
 // which `demo --keep` needs (it runs until a signal).
@@ -118,14 +132,7 @@ func TestDemoKeep(t *testing.T) {
 	defer cmd.Process.Kill()
 
 	// Read stderr until the last printed command, with a deadline.
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	lines := linesOf(stderr)
 	var help []string
 	deadline := time.After(2 * time.Minute)
 	for done := false; !done; {

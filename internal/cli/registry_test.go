@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -262,14 +261,7 @@ func TestRegistryServeSignals(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = cmd.Process.Kill() })
 
-			lines := make(chan string)
-			go func() {
-				sc := bufio.NewScanner(stderr)
-				for sc.Scan() {
-					lines <- sc.Text()
-				}
-				close(lines)
-			}()
+			lines := linesOf(stderr)
 			var addr string
 			select {
 			case l := <-lines:

@@ -101,17 +101,19 @@ func (s *fastReads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// authorized reports whether r may pull from repo. A refusal is
+// repository is repo in the storage, when r may pull from it. A refusal is
 // Distribution's to answer (401 with its challenge).
-func (s *fastReads) authorized(r *http.Request, repo reference.Named) bool {
-	if s.access == nil {
-		return true
+func (s *fastReads) repository(r *http.Request, repo reference.Named) (distribution.Repository, bool) {
+	if s.access != nil {
+		if _, err := s.access.Authorized(r, auth.Access{
+			Resource: auth.Resource{Type: "repository", Name: repo.Name()},
+			Action:   "pull",
+		}); err != nil {
+			return nil, false
+		}
 	}
-	_, err := s.access.Authorized(r, auth.Access{
-		Resource: auth.Resource{Type: "repository", Name: repo.Name()},
-		Action:   "pull",
-	})
-	return err == nil
+	rp, err := s.ns.Repository(r.Context(), repo)
+	return rp, err == nil
 }
 
 // serveBlob answers r if it is a plain success for a small blob, and
@@ -121,14 +123,14 @@ func (s *fastReads) serveBlob(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	repo, dgst, ok := blobPath(r.URL.Path)
-	if !ok || !s.authorized(r, repo) {
+	if !ok {
+		return false
+	}
+	rp, ok := s.repository(r, repo)
+	if !ok {
 		return false
 	}
 	ctx := r.Context()
-	rp, err := s.ns.Repository(ctx, repo)
-	if err != nil {
-		return false
-	}
 	blobs := rp.Blobs(ctx)
 	// Stat checks the blob is linked in this repository, as Distribution's
 	// handler does; an unknown blob gets Distribution's 404.

@@ -45,14 +45,14 @@ func (s *fastReads) serveManifest(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	repo, tag, dgst, ok := manifestPath(r.URL.Path)
-	if !ok || !s.authorized(r, repo) {
+	if !ok {
+		return false
+	}
+	rp, ok := s.repository(r, repo)
+	if !ok {
 		return false
 	}
 	ctx := r.Context()
-	rp, err := s.ns.Repository(ctx, repo)
-	if err != nil {
-		return false
-	}
 	if tag != "" {
 		desc, err := rp.Tags(ctx).Get(ctx, tag)
 		if err != nil {

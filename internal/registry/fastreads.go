@@ -39,7 +39,7 @@ const smallBlobLimit = 1 << 20
 const blobCacheMaxAge = 365 * 24 * time.Hour
 
 // captureMiddleware is the storage middleware through which the driver
-// Distribution builds from its configuration is handed to smallBlobs, so
+// Distribution builds from its configuration is handed to fastReads, so
 // both read the same storage (for in-memory storage there is no other way
 // to reach it).
 const captureMiddleware = "seal-capture-driver"

@@ -199,7 +199,7 @@ func TestKeyGeneratePrompt(t *testing.T) {
 					time.Sleep(10 * time.Millisecond)
 				}
 				// seal prints the prompt, then turns echo off: give it the time.
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(300 * time.Millisecond)
 				if _, err := io.WriteString(in, answer+"\n"); err != nil {
 					t.Fatal(err)
 				}

@@ -234,7 +234,7 @@ func TestManifestMediaType(t *testing.T) {
 // body that trickles in more slowly than the timeout in total, but never
 // pauses as long, is read to its end; one that pauses longer is cut.
 func TestStallReader(t *testing.T) {
-	const after = 150 * time.Millisecond
+	const after = 400 * time.Millisecond
 	trickle := func(pause time.Duration, n int) io.ReadCloser {
 		pr, pw := io.Pipe()
 		go func() {
@@ -248,9 +248,9 @@ func TestStallReader(t *testing.T) {
 		}()
 		return pr
 	}
-	got, err := io.ReadAll(newStallReader(trickle(30*time.Millisecond, 20), after))
-	if err != nil || len(got) != 20 {
-		t.Fatalf("a steady trickle over %v: %d bytes, %v", 20*30*time.Millisecond, len(got), err)
+	got, err := io.ReadAll(newStallReader(trickle(30*time.Millisecond, 25), after))
+	if err != nil || len(got) != 25 {
+		t.Fatalf("a steady trickle over %v: %d bytes, %v", 25*30*time.Millisecond, len(got), err)
 	}
 	start := time.Now()
 	got, err = io.ReadAll(newStallReader(trickle(time.Hour, 1), after))

@@ -54,7 +54,8 @@ FUZZ_TARGETS = \
 	pkg/signing:FuzzParseBundle \
 	pkg/signing:FuzzParseLegacyManifest \
 	pkg/signing:FuzzParseLegacyLayer \
-	pkg/oci:FuzzParseReference
+	pkg/oci:FuzzParseReference \
+	internal/registry:FuzzFastReadPaths
 
 .PHONY: fuzz fuzz-long
 fuzz:

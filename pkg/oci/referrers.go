@@ -61,7 +61,6 @@ func (c *Client) ReferrersAPI(ctx context.Context, repo name.Repository) (bool, 
 	if err != nil {
 		return false, fmt.Errorf("referrers API of %s: %w", repo.RegistryStr(), err)
 	}
-	c.learnReferrersAPI(repo, ans)
 	return ans == answerAPI, nil
 }
 
@@ -109,10 +108,10 @@ func (c *Client) learnReferrersAPI(repo name.Repository, ans referrersAnswer) {
 	c.referrers[repo.RegistryStr()] = ans == answerAPI
 }
 
-// askReferrers asks GET /v2/<repo>/referrers/<subject>. Only a 200 with an
-// OCI index is taken as the API; the OCI-Subject header of pushes is not
-// trusted for this, as some registries and proxies send it without serving
-// the API.
+// askReferrers asks GET /v2/<repo>/referrers/<subject>, and remembers what
+// the answer says of the registry's referrers API. Only a 200 with an OCI
+// index is taken as the API; the OCI-Subject header of pushes is not trusted
+// for this, as some registries and proxies send it without serving the API.
 func (c *Client) askReferrers(ctx context.Context, repo name.Repository, subject v1.Hash) ([]v1.Descriptor, referrersAnswer, error) {
 	hc, err := c.httpClient(ctx, repo, false)
 	if err != nil {
@@ -136,6 +135,7 @@ func (c *Client) askReferrers(ctx context.Context, repo name.Repository, subject
 			return nil, 0, classify(err, repo.RegistryStr())
 		}
 		if ans != answerAPI {
+			c.learnReferrersAPI(repo, ans)
 			return nil, ans, nil
 		}
 		all = append(all, descs...)
@@ -144,6 +144,7 @@ func (c *Client) askReferrers(ctx context.Context, repo name.Repository, subject
 		}
 		next = link
 	}
+	c.learnReferrersAPI(repo, answerAPI)
 	return all, answerAPI, nil
 }
 
@@ -238,9 +239,6 @@ func (c *Client) referrersOf(ctx context.Context, subject name.Digest) ([]v1.Des
 	if !known || api {
 		descs, ans, err := c.askReferrers(ctx, repo, h)
 		if done != nil {
-			if err == nil {
-				c.learnReferrersAPI(repo, ans)
-			}
 			done()
 		}
 		if err != nil {
@@ -370,9 +368,6 @@ func (c *Client) pushReferrers(ctx context.Context, subject name.Digest, ms []Ra
 		// The repository exists now (we just pushed), so the answer is
 		// conclusive on any registry that follows the spec.
 		_, ans, err := c.askReferrers(ctx, repo, h)
-		if err == nil {
-			c.learnReferrersAPI(repo, ans)
-		}
 		done()
 		if err != nil {
 			return nil, err

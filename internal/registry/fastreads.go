@@ -96,7 +96,8 @@ func newFastReads(ctx context.Context, next http.Handler, d storagedriver.Storag
 }
 
 func (s *fastReads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.serveBlob(w, r) && !s.serveManifest(w, r) {
+	reads := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if !reads || (!s.serveBlob(w, r) && !s.serveManifest(w, r)) {
 		s.next.ServeHTTP(w, r)
 	}
 }
@@ -116,12 +117,9 @@ func (s *fastReads) repository(r *http.Request, repo reference.Named) (distribut
 	return rp, err == nil
 }
 
-// serveBlob answers r if it is a plain success for a small blob, and
-// reports whether it did; it writes nothing otherwise.
+// serveBlob answers r, a GET or HEAD, if it is a plain success for a small
+// blob, and reports whether it did; it writes nothing otherwise.
 func (s *fastReads) serveBlob(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
 	repo, dgst, ok := blobPath(r.URL.Path)
 	if !ok {
 		return false
@@ -158,11 +156,26 @@ func (s *fastReads) serveBlob(w http.ResponseWriter, r *http.Request) bool {
 // (/blobs/uploads/…) and anything malformed do not parse, and are left to
 // Distribution.
 func blobPath(p string) (reference.Named, digest.Digest, bool) {
+	repo, id, ok := splitPath(p, "blobs")
+	if !ok {
+		return nil, "", false
+	}
+	dgst, err := digest.Parse(id)
+	if err != nil {
+		return nil, "", false
+	}
+	return repo, dgst, true
+}
+
+// splitPath splits /v2/<name>/<kind>/<id> into a valid repository name and
+// id; kind is the last path element of its name (names may contain it).
+func splitPath(p, kind string) (reference.Named, string, bool) {
 	rest, ok := strings.CutPrefix(p, "/v2/")
 	if !ok {
 		return nil, "", false
 	}
-	i := strings.LastIndex(rest, "/blobs/")
+	sep := "/" + kind + "/"
+	i := strings.LastIndex(rest, sep)
 	if i <= 0 {
 		return nil, "", false
 	}
@@ -170,9 +183,5 @@ func blobPath(p string) (reference.Named, digest.Digest, bool) {
 	if err != nil {
 		return nil, "", false
 	}
-	dgst, err := digest.Parse(rest[i+len("/blobs/"):])
-	if err != nil {
-		return nil, "", false
-	}
-	return repo, dgst, true
+	return repo, rest[i+len(sep):], true
 }

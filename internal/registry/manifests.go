@@ -35,12 +35,9 @@ const (
 	kindOCIIndex
 )
 
-// serveManifest answers r if it is a plain success for a manifest, and
-// reports whether it did; it writes nothing otherwise.
+// serveManifest answers r, a GET or HEAD, if it is a plain success for a
+// manifest, and reports whether it did; it writes nothing otherwise.
 func (s *fastReads) serveManifest(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
 	if len(r.Header["If-None-Match"]) > 0 {
 		return false
 	}
@@ -135,19 +132,10 @@ func acceptedKinds(r *http.Request) [4]bool {
 
 // manifestPath parses /v2/<name>/manifests/<tag or digest>.
 func manifestPath(p string) (repo reference.Named, tag string, dgst digest.Digest, ok bool) {
-	rest, found := strings.CutPrefix(p, "/v2/")
-	if !found {
+	repo, id, ok := splitPath(p, "manifests")
+	if !ok {
 		return nil, "", "", false
 	}
-	i := strings.LastIndex(rest, "/manifests/")
-	if i <= 0 {
-		return nil, "", "", false
-	}
-	repo, err := reference.WithName(rest[:i])
-	if err != nil {
-		return nil, "", "", false
-	}
-	id := rest[i+len("/manifests/"):]
 	if d, err := digest.Parse(id); err == nil {
 		return repo, "", d, true
 	}

@@ -162,7 +162,7 @@ func (v *Verifier) checkCertificate(ent sgverify.SignedEntity, leaf *x509.Certif
 // loggedOutsideValidity says when the transparency log recorded a signature
 // whose certificate was not valid then.
 func loggedOutsideValidity(ent sgverify.SignedEntity, leaf *x509.Certificate) error {
-	validity := fmt.Sprintf("valid %s to %s", leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
+	validity := validityOf(leaf)
 	if entries, err := ent.TlogEntries(); err == nil && len(entries) > 0 {
 		return fmt.Errorf("certificate was not valid when the transparency log recorded the signature at %s (%s)",
 			entries[0].IntegratedTime().UTC().Format(time.RFC3339), validity)
@@ -212,7 +212,7 @@ func (v *Verifier) diagnoseCertificate(ent sgverify.SignedEntity, leaf *x509.Cer
 			break
 		}
 	}
-	validity := fmt.Sprintf("valid %s to %s", leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
+	validity := validityOf(leaf)
 	if !chains {
 		return fmt.Errorf("certificate does not chain to a trusted Fulcio CA (issuer %q)", issuerName(leaf))
 	}
@@ -221,6 +221,11 @@ func (v *Verifier) diagnoseCertificate(ent sgverify.SignedEntity, leaf *x509.Cer
 			ts[0].Time.UTC().Format(time.RFC3339), validity)
 	}
 	return fmt.Errorf("certificate was not valid at the signing time (%s)", validity)
+}
+
+// validityOf is a certificate's validity period, for messages.
+func validityOf(c *x509.Certificate) string {
+	return fmt.Sprintf("valid %s to %s", c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))
 }
 
 func issuerName(c *x509.Certificate) string {

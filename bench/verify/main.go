@@ -46,7 +46,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -192,50 +191,42 @@ func bench(n int, kind benchenv.Kind, sealRuns int, attestations bool) error {
 	sealOne := time.Since(start)
 
 	// seal: one call over all images.
-	var sealRows []row
-	for range sealRuns {
-		start := time.Now()
-		if _, err := runSeal(seal, home, sealArgs, n); err != nil {
-			return err
-		}
-		sealRows = append(sealRows, row{tool: "seal verify (signature + provenance on both platforms), one call",
-			took: time.Since(start), calls: 1})
-	}
-	sort.Slice(sealRows, func(i, j int) bool { return sealRows[i].took < sealRows[j].took })
-	sealRow := sealRows[len(sealRows)/2]
-	proxy.Reset()
 	countedArgs := append([]string{"verify", "--policy", countedPolicy, "--output", "json"}, counted(tags)...)
-	if _, err := runSeal(seal, home, countedArgs, n); err != nil {
+	sealRow, sealTimes, sealLog, err := timeAndCount(proxy, sealRuns, 1, func(viaProxy bool) error {
+		args := sealArgs
+		if viaProxy {
+			args = countedArgs
+		}
+		_, err := runSeal(seal, home, args, n)
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	sealRow.requests, sealRow.bytes = proxy.Requests(), proxy.Bytes()
-	sealLog := proxy.Log()
+	sealRow.tool, sealRow.calls = "seal verify (signature + provenance on both platforms), one call", 1
 
 	// seal doing exactly what `cosign verify --key` does: the key's signature
 	// on each image, nothing else (a one-rule policy from the flags).
-	keyArgs := func(refs []string) []string {
-		return append([]string{"verify", "--key", pubPath, "--output", "json"}, refs...)
-	}
-	var keyRows []row
-	for range sealRuns {
-		start := time.Now()
-		if _, err := runSealSignatures(seal, home, keyArgs(tags), n); err != nil {
-			return err
+	keyRow, _, _, err := timeAndCount(proxy, sealRuns, 1, func(viaProxy bool) error {
+		refs := tags
+		if viaProxy {
+			refs = counted(tags)
 		}
-		keyRows = append(keyRows, row{tool: "seal verify --key (signature only), one call",
-			took: time.Since(start), calls: 1})
-	}
-	sort.Slice(keyRows, func(i, j int) bool { return keyRows[i].took < keyRows[j].took })
-	keyRow := keyRows[len(keyRows)/2]
-	proxy.Reset()
-	if _, err := runSealSignatures(seal, home, keyArgs(counted(tags)), n); err != nil {
+		_, err := runSealSignatures(seal, home, append([]string{"verify", "--key", pubPath, "--output", "json"}, refs...), n)
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	keyRow.requests, keyRow.bytes = proxy.Requests(), proxy.Bytes()
+	keyRow.tool, keyRow.calls = "seal verify --key (signature only), one call", 1
 
-	// cosign: a loop, timed; then its requests on a sample.
+	// cosign: a loop, timed once; its requests counted on a sample.
 	sample := min(n, cosignSample)
-	cosignVerifyLoop := func(refs []string) error {
+	cosignRow, _, cosignLog, err := timeAndCount(proxy, 1, float64(n)/float64(sample), func(viaProxy bool) error {
+		refs := tags
+		if viaProxy {
+			refs = counted(tags[:sample])
+		}
 		for _, img := range refs {
 			out, err := runTool(cosign, home, cosignVerify(img))
 			if err != nil {
@@ -246,18 +237,11 @@ func bench(n int, kind benchenv.Kind, sealRuns int, attestations bool) error {
 			}
 		}
 		return nil
-	}
-	start = time.Now()
-	if err := cosignVerifyLoop(tags); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	cosignRow := row{tool: "cosign verify --key (signature only), loop", took: time.Since(start), calls: n}
-	proxy.Reset()
-	if err := cosignVerifyLoop(counted(tags[:sample])); err != nil {
-		return err
-	}
-	cosignRow.requests, cosignRow.bytes = scale(proxy.Requests(), n, sample), scale(proxy.Bytes(), n, sample)
-	cosignLog := proxy.Log()
+	cosignRow.tool, cosignRow.calls = "cosign verify --key (signature only), loop", n
 
 	rows := []row{sealRow, keyRow, cosignRow}
 	if attestations {
@@ -267,31 +251,29 @@ func bench(n int, kind benchenv.Kind, sealRuns int, attestations bool) error {
 				platforms = append(platforms, im.Tag.Context().Digest(p.String()).String())
 			}
 		}
-		attestLoop := func(refs []string) error {
+		attRow, _, _, err := timeAndCount(proxy, 1, float64(n)/float64(sample), func(viaProxy bool) error {
+			refs := platforms
+			if viaProxy {
+				refs = counted(platforms[:2*sample])
+			}
 			for _, ref := range refs {
 				if _, err := runTool(cosign, home, cosignAttest(ref)); err != nil {
 					return err
 				}
 			}
 			return nil
-		}
-		start := time.Now()
-		if err := attestLoop(platforms); err != nil {
+		})
+		if err != nil {
 			return err
 		}
-		attRow := row{tool: "cosign verify-attestation --type slsaprovenance1, loop per platform", took: time.Since(start), calls: 2 * n}
-		proxy.Reset()
-		if err := attestLoop(counted(platforms[:2*sample])); err != nil {
-			return err
-		}
-		attRow.requests, attRow.bytes = scale(proxy.Requests(), n, sample), scale(proxy.Bytes(), n, sample)
+		attRow.tool, attRow.calls = "cosign verify-attestation --type slsaprovenance1, loop per platform", 2*n
 		both := row{tool: "cosign: both loops (what seal checks)", took: cosignRow.took + attRow.took,
 			requests: cosignRow.requests + attRow.requests, bytes: cosignRow.bytes + attRow.bytes, calls: cosignRow.calls + attRow.calls}
 		rows = append(rows, attRow, both)
 	}
 
 	fmt.Printf("%d images; seal: median of %d runs (%s; one image alone: %v); cosign loops: one run, sequential\n",
-		n, sealRuns, runTimes(sealRows), sealOne.Round(time.Millisecond))
+		n, sealRuns, runTimes(sealTimes), sealOne.Round(time.Millisecond))
 	fmt.Printf("timed against the registry directly; requests and bytes counted through the proxy in a run of their own (cosign: on the first %d images)\n", sample)
 	t := benchenv.NewTable(os.Stdout, "tool", "processes", "total time", "per image", "requests/image", "bytes/image", "x seal time")
 	for _, r := range rows {
@@ -315,9 +297,6 @@ func bench(n int, kind benchenv.Kind, sealRuns int, attestations bool) error {
 // requests for every image, and a counted loop over all would double the
 // harness's longest part.
 const cosignSample = 10
-
-// scale is v, counted on sample images, for n.
-func scale(v int64, n, sample int) int64 { return v * int64(n) / int64(sample) }
 
 // runSeal runs seal verify --policy and checks that all want images passed
 // with one verified signature and a verified provenance per platform.
@@ -479,12 +458,35 @@ func report(w io.Writer, kind benchenv.Kind, n int, reqs []benchenv.Request, rol
 	}
 }
 
-func runTimes(rows []row) string {
+func runTimes(times []time.Duration) string {
 	var s []string
-	for _, r := range rows {
-		s = append(s, r.took.Round(time.Millisecond).String())
+	for _, t := range times {
+		s = append(s, t.Round(time.Millisecond).String())
 	}
 	return strings.Join(s, ", ")
+}
+
+// timeAndCount times run against the registry directly, the median of runs
+// tries (all returned, fastest first), then runs it once through the proxy
+// to count its requests and bytes, multiplied by scale when that run covers
+// fewer images than the timed ones.
+func timeAndCount(proxy *benchenv.Proxy, runs int, scale float64, run func(viaProxy bool) error) (row, []time.Duration, []benchenv.Request, error) {
+	times := make([]time.Duration, 0, runs)
+	for range runs {
+		start := time.Now()
+		if err := run(false); err != nil {
+			return row{}, nil, nil, err
+		}
+		times = append(times, time.Since(start))
+	}
+	slices.Sort(times)
+	proxy.Reset()
+	if err := run(true); err != nil {
+		return row{}, nil, nil, err
+	}
+	r := row{took: times[len(times)/2],
+		requests: int64(float64(proxy.Requests()) * scale), bytes: int64(float64(proxy.Bytes()) * scale)}
+	return r, times, proxy.Log(), nil
 }
 
 // writePolicy writes the policy seal verifies against: every image under
